@@ -1,0 +1,103 @@
+// The one place that reads the environment. Everything else receives a Config.
+
+export type DatabaseLocation =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string };
+
+export interface OidcConfig {
+  issuer: string;
+  audience: string;
+  /** Explicit JWKS address; when absent it is read from the issuer's discovery document. */
+  jwksUrl: string | undefined;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  database: DatabaseLocation;
+  logLevel: string;
+  /** HS256 secret for local user tokens; when absent one is generated and kept in the database. */
+  secret: string | undefined;
+  /** When set, user tokens come from this OpenID Connect provider instead of the local secret. */
+  oidc: OidcConfig | undefined;
+  requiredScope: string | undefined;
+  keyPrefix: string;
+  bcryptCost: number;
+  maxKeysPerUser: number;
+  defaultExpiresDays: number;
+  maxExpiresDays: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+
+  const secret = read('KEYGATE_SECRET');
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) {
+    throw new ConfigError('KEYGATE_SECRET must be at least 32 bytes long');
+  }
+
+  const keyPrefix = read('KEYGATE_KEY_PREFIX') ?? 'mcpkey_live_';
+  // Letters, digits and underscores only: the whole key stays URL- and shell-safe and a
+  // double-click selects all of it.
+  if (!/^[A-Za-z0-9_]{1,100}$/.test(keyPrefix)) {
+    throw new ConfigError('KEYGATE_KEY_PREFIX must be 1-100 letters, digits or underscores');
+  }
+
+  const maxExpiresDays = integer('KEYGATE_MAX_EXPIRES_DAYS', 3650, 1, 36500);
+
+  return {
+    host: read('HOST') ?? '127.0.0.1',
+    port: integer('PORT', 8080, 0, 65535),
+    database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/keygate.db'),
+    logLevel: read('KEYGATE_LOG_LEVEL') ?? 'info',
+    secret,
+    oidc: readOidc(read),
+    requiredScope: read('KEYGATE_REQUIRED_SCOPE'),
+    keyPrefix,
+    bcryptCost: integer('KEYGATE_BCRYPT_COST', 10, 10, 15),
+    maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
+    defaultExpiresDays: Math.min(365, maxExpiresDays),
+    maxExpiresDays,
+  };
+}
+
+function readOidc(read: (name: string) => string | undefined): OidcConfig | undefined {
+  const issuer = read('KEYGATE_OIDC_ISSUER');
+  const audience = read('KEYGATE_OIDC_AUDIENCE');
+  const jwksUrl = read('KEYGATE_OIDC_JWKS_URL');
+  if (issuer === undefined && audience === undefined && jwksUrl === undefined) return undefined;
+  if (issuer === undefined || audience === undefined) {
+    throw new ConfigError('OIDC mode needs both KEYGATE_OIDC_ISSUER and KEYGATE_OIDC_AUDIENCE');
+  }
+  for (const [name, url] of [['KEYGATE_OIDC_ISSUER', issuer], ['KEYGATE_OIDC_JWKS_URL', jwksUrl]] as const) {
+    if (url !== undefined && !URL.canParse(url)) throw new ConfigError(`${name} is not a URL: "${url}"`);
+  }
+  return { issuer, audience, jwksUrl };
+}
+
+export function parseDatabaseUrl(url: string): DatabaseLocation {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') throw new ConfigError('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/keygate.db');
+    return { kind: 'sqlite', path };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgres', url };
+  throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:..."`);
+}

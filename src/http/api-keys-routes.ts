@@ -1,0 +1,128 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiKeyService, ApiKeyView, CreateKeyInput } from '../keys/api-key-service.js';
+import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { requireBearerUser } from './authenticate.js';
+import {
+  BEARER_SCHEME,
+  contractResponses,
+  createBodyDocumentation,
+  createBodyValidation,
+  CREATED_MESSAGE,
+  isEmbeddedCreateBody,
+  ROTATED_MESSAGE,
+} from './schemas.js';
+
+// The seed's four endpoints. Paths end in a slash as in the seed; the router also accepts
+// them without it. operationIds are the seed's: generated clients name methods after them.
+
+const keyIdParams = {
+  type: 'object',
+  required: ['key_id'],
+  properties: { key_id: { type: 'string', title: 'Key Id', maxLength: 100 } },
+} as const;
+
+const tags = ['API Keys'];
+const security = [{ [BEARER_SCHEME]: [] }];
+
+interface CreateBody {
+  name?: unknown;
+  expires_days?: unknown;
+}
+
+export function apiKeyRoutes(service: ApiKeyService, users: UserTokenVerifier) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.decorateRequest('caller', null as never);
+    app.addHook('onRequest', requireBearerUser(users));
+
+    app.post<{ Body: CreateBody | { request: CreateBody } }>(
+      '/api/v1/api-keys/',
+      {
+        schema: {
+          operationId: 'create_api_key_api_v1_api_keys_post',
+          summary: 'Create Api Key',
+          description:
+            'Create a new API key for the current user. The key is returned once, in this response. ' +
+            'The body may be flat (`{"name": ..., "expires_days": ...}`) or embedded under `request`.',
+          tags,
+          security,
+          body: createBodyValidation,
+          response: contractResponses({
+            201: { description: 'Successful Response', $ref: 'CreateAPIKeyResponse#' },
+            400: { description: 'Bad Request - the user already holds the maximum number of keys', $ref: 'ErrorResponse#' },
+          }),
+        },
+        config: { documentedBody: createBodyDocumentation },
+      },
+      async (request, reply) => {
+        const body = isEmbeddedCreateBody(request.body) ? (request.body.request as CreateBody) : request.body;
+        const input: CreateKeyInput = { name: body.name, expiresDays: body.expires_days };
+        const issued = await service.create(request.caller.userId, input);
+        return reply.code(201).send({ ...keyResponse(issued), api_key: issued.apiKey, message: CREATED_MESSAGE });
+      },
+    );
+
+    app.get(
+      '/api/v1/api-keys/',
+      {
+        schema: {
+          operationId: 'list_api_keys_api_v1_api_keys_get',
+          summary: 'List Api Keys',
+          description: 'List the current user\'s API keys, newest first: metadata only, never the key.',
+          tags,
+          security,
+          response: contractResponses({
+            200: { description: 'Successful Response', type: 'array', items: { $ref: 'APIKeyResponse#' } },
+          }),
+        },
+      },
+      async (request) => (await service.list(request.caller.userId)).map(keyResponse),
+    );
+
+    app.delete<{ Params: { key_id: string } }>(
+      '/api/v1/api-keys/:key_id',
+      {
+        schema: {
+          operationId: 'revoke_api_key_api_v1_api_keys_key_id_delete',
+          summary: 'Revoke Api Key',
+          description:
+            'Permanently deletes the API key; clients using it lose access at once. ' +
+            'A key that does not exist or is not yours is left alone, with the same answer.',
+          tags,
+          security,
+          params: keyIdParams,
+          response: contractResponses({ 204: { description: 'Successful Response', type: 'null' } }),
+        },
+      },
+      async (request, reply) => {
+        await service.revoke(request.caller.userId, request.params.key_id);
+        return reply.code(204).send();
+      },
+    );
+
+    app.post<{ Params: { key_id: string } }>(
+      '/api/v1/api-keys/:key_id/rotate',
+      {
+        schema: {
+          operationId: 'rotate_api_key_api_v1_api_keys_key_id_rotate_post',
+          summary: 'Rotate Api Key',
+          description: 'Issues a new key under the same key_id; the old key stops working at once.',
+          tags,
+          security,
+          params: keyIdParams,
+          response: contractResponses({
+            200: { description: 'Successful Response', $ref: 'RotateAPIKeyResponse#' },
+            404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
+          }),
+        },
+      },
+      async (request) => {
+        const rotated = await service.rotate(request.caller.userId, request.params.key_id);
+        return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };
+      },
+    );
+  };
+}
+
+function keyResponse(key: ApiKeyView) {
+  return { key_id: key.keyId, name: key.name, created: key.created, expires_at: key.expiresAt, last_used: key.lastUsed };
+}

@@ -1,0 +1,124 @@
+import { InvalidInput, LimitReached, NotFound } from '../errors.js';
+import type { ApiKeyMetadata, ApiKeyRepository } from '../store/api-keys-repository.js';
+import type { KeyFormat } from './format.js';
+import type { KeyHasher } from './hashing.js';
+
+export interface KeyRules {
+  maxKeysPerUser: number;
+  defaultExpiresDays: number;
+  maxExpiresDays: number;
+}
+
+export const NAME_MAX_LENGTH = 100;
+const DAY_MS = 24 * 60 * 60 * 1000;
+// C0 and C1 control characters: they hide in terminals and break log lines.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+export interface ApiKeyView {
+  keyId: string;
+  name: string;
+  created: string;
+  expiresAt: string;
+  lastUsed: string | null;
+}
+
+export interface IssuedKey extends ApiKeyView {
+  /** The key itself: handed out once, never stored. */
+  apiKey: string;
+}
+
+export interface CreateKeyInput {
+  name: unknown;
+  expiresDays?: unknown;
+}
+
+/** Every rule about a user's API keys, whoever calls: HTTP, the CLI or the library. */
+export class ApiKeyService {
+  constructor(
+    private readonly repository: ApiKeyRepository,
+    private readonly format: KeyFormat,
+    private readonly hasher: KeyHasher,
+    private readonly rules: KeyRules,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(userId: string, input: CreateKeyInput): Promise<IssuedKey> {
+    const name = this.validName(input.name);
+    const expiresDays = this.validExpiresDays(input.expiresDays ?? this.rules.defaultExpiresDays);
+    const keyId = this.format.newKeyId();
+    const apiKey = this.format.issue(keyId);
+    // Hash before the transaction: bcrypt takes tens of milliseconds and must not hold the lock.
+    const keyHash = await this.hasher.hash(apiKey);
+    const created = this.now();
+    const row = {
+      key_id: keyId,
+      user_id: userId,
+      name,
+      key_hash: keyHash,
+      created_at: created.toISOString(),
+      expires_at: new Date(created.getTime() + expiresDays * DAY_MS).toISOString(),
+      last_used_at: null,
+    };
+    if (!(await this.repository.insertWithinLimit(row, this.rules.maxKeysPerUser))) {
+      throw new LimitReached(
+        `Maximum of ${this.rules.maxKeysPerUser} API keys allowed per user. Revoke an existing key before creating more.`,
+      );
+    }
+    return { ...toView(row), apiKey };
+  }
+
+  async list(userId: string): Promise<ApiKeyView[]> {
+    return (await this.repository.listByUser(userId)).map(toView);
+  }
+
+  /** A new secret under the same key_id; name, created and expires_at are kept, the old key dies. */
+  async rotate(userId: string, keyId: string): Promise<IssuedKey> {
+    const apiKey = this.format.issue(keyId);
+    const updated = await this.repository.replaceHash(userId, keyId, await this.hasher.hash(apiKey));
+    if (!updated) throw new NotFound('API key not found');
+    return { ...toView(updated), apiKey };
+  }
+
+  /** Deletes the key. A key that is unknown or someone else's is left alone, and nothing says which. */
+  async revoke(userId: string, keyId: string): Promise<void> {
+    await this.repository.delete(userId, keyId);
+  }
+
+  private validName(raw: unknown): string {
+    if (typeof raw !== 'string') throw new InvalidInput('name', 'Input should be a valid string', 'string_type');
+    const name = raw.trim();
+    const length = [...name].length;
+    if (length === 0) throw new InvalidInput('name', 'Name must not be empty or blank', 'string_too_short');
+    if (length > NAME_MAX_LENGTH) {
+      throw new InvalidInput('name', `Name should have at most ${NAME_MAX_LENGTH} characters`, 'string_too_long');
+    }
+    if (CONTROL_CHARACTERS.test(name)) {
+      throw new InvalidInput('name', 'Name must not contain control characters', 'string_pattern_mismatch');
+    }
+    return name;
+  }
+
+  private validExpiresDays(raw: unknown): number {
+    if (typeof raw !== 'number' || !Number.isInteger(raw)) {
+      throw new InvalidInput('expires_days', 'Input should be a valid integer', 'int_type');
+    }
+    if (raw < 1 || raw > this.rules.maxExpiresDays) {
+      throw new InvalidInput(
+        'expires_days',
+        `Input should be from 1 to ${this.rules.maxExpiresDays} days`,
+        raw < 1 ? 'greater_than_equal' : 'less_than_equal',
+      );
+    }
+    return raw;
+  }
+}
+
+function toView(row: ApiKeyMetadata): ApiKeyView {
+  return {
+    keyId: row.key_id,
+    name: row.name,
+    created: row.created_at,
+    expiresAt: row.expires_at,
+    lastUsed: row.last_used_at,
+  };
+}

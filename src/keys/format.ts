@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+// A key reads `<prefix><key_id>_<secret><checksum>`, for example
+// mcpkey_live_3xZ9kQ2mB7aV_<43 characters of secret><6 characters of checksum>.
+// - key_id: 12 base62 characters (71 bits), the row's primary key, so a key is found without a scan;
+// - secret: 43 base62 characters drawn from crypto.randomBytes: 256 bits;
+// - checksum: CRC32 of everything before it, so a mistyped or truncated key is refused
+//   before any I/O.
+// Letters, digits and underscores only: URL- and shell-safe, selected whole by a double-click.
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const KEY_ID_LENGTH = 12;
+const SECRET_LENGTH = 43;
+const CHECKSUM_LENGTH = 6; // 62^6 > 2^32
+const BODY_LENGTH = KEY_ID_LENGTH + 1 + SECRET_LENGTH + CHECKSUM_LENGTH;
+const BODY_PATTERN = new RegExp(
+  `^([0-9A-Za-z]{${KEY_ID_LENGTH}})_[0-9A-Za-z]{${SECRET_LENGTH}}([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`,
+);
+
+export const KEY_ID_PATTERN = `^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`;
+
+/** Uniform random base62 text: bytes of 248 or more are dropped so that no character is favoured. */
+function randomBase62(length: number): string {
+  let text = '';
+  while (text.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248 && text.length < length) text += ALPHABET[byte % 62];
+    }
+  }
+  return text;
+}
+
+function checksumOf(text: string): string {
+  let value = crc32(text);
+  let encoded = '';
+  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+    encoded = ALPHABET[value % 62] + encoded;
+    value = Math.floor(value / 62);
+  }
+  return encoded;
+}
+
+export class KeyFormat {
+  constructor(private readonly prefix: string) {}
+
+  newKeyId(): string {
+    return randomBase62(KEY_ID_LENGTH);
+  }
+
+  /** A fresh key for `keyId`, with a new secret. */
+  issue(keyId: string): string {
+    const unchecked = `${this.prefix}${keyId}_${randomBase62(SECRET_LENGTH)}`;
+    return unchecked + checksumOf(unchecked);
+  }
+
+  /** The key_id a well-formed key names, or undefined for anything else. No I/O. */
+  keyIdOf(presented: string): string | undefined {
+    if (presented.length !== this.prefix.length + BODY_LENGTH || !presented.startsWith(this.prefix)) return undefined;
+    const match = BODY_PATTERN.exec(presented.slice(this.prefix.length));
+    if (!match) return undefined;
+    const checked = presented.slice(0, presented.length - CHECKSUM_LENGTH);
+    return checksumOf(checked) === match[2] ? match[1] : undefined;
+  }
+}

@@ -1,0 +1,64 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Keygate } from './app.js';
+import { apiKeyRoutes } from './http/api-keys-routes.js';
+import { installErrorHandling } from './http/errors.js';
+import { acceptEmptyJsonBodies } from './http/json-body.js';
+import { BEARER_SCHEME, registerContractSchemas } from './http/schemas.js';
+import { pingDatabase } from './store/database.js';
+
+// No endpoint takes more than a small JSON object: anything larger is refused with 413.
+const BODY_LIMIT_BYTES = 16 * 1024;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The body schema the OpenAPI document shows, where it differs from the one validated. */
+    documentedBody?: unknown;
+  }
+}
+
+export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
+  const { config } = keygate;
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { ignoreTrailingSlash: true },
+    // allErrors: report every bad field at once, as FastAPI does; no type coercion: "365" is not a number.
+    ajv: { customOptions: { allErrors: true, coerceTypes: false } },
+  });
+
+  acceptEmptyJsonBodies(app);
+  installErrorHandling(app);
+  registerContractSchemas(app, config);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'keygate',
+        version: '0.1.0',
+        description: 'Create, list, rotate and revoke API keys for the current user.',
+      },
+      components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    // Components keep their own names (CreateAPIKeyRequest, ...) instead of def-0, def-1.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transform: ({ schema, url, route }) => {
+      const documentedBody = route.config?.documentedBody;
+      return { schema: documentedBody ? { ...schema, body: documentedBody } : schema, url } as never;
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => {
+    await pingDatabase(keygate.db);
+    return { status: 'ok' };
+  });
+  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users));
+  return app;
+}

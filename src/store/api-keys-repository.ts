@@ -1,0 +1,63 @@
+import type { Selectable } from 'kysely';
+import type { KeygateDb } from './database.js';
+import type { ApiKeyTable } from './schema.js';
+
+export type ApiKeyRow = Selectable<ApiKeyTable>;
+export type ApiKeyMetadata = Omit<ApiKeyRow, 'key_hash'>;
+
+const metadataColumns = ['key_id', 'user_id', 'name', 'created_at', 'expires_at', 'last_used_at'] as const;
+
+export class ApiKeyRepository {
+  constructor(private readonly db: KeygateDb) {}
+
+  /**
+   * Inserts the key unless its owner already holds `limit` keys. Atomic across connections
+   * and processes: the upsert on the owner's row takes a write lock on it (a row lock in
+   * PostgreSQL, the database write lock in SQLite) before the count, so concurrent creates
+   * for one user take turns and each counts the others' committed keys.
+   */
+  async insertWithinLimit(row: ApiKeyRow, limit: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('key_owners')
+        .values({ user_id: row.user_id })
+        .onConflict((conflict) => conflict.column('user_id').doUpdateSet({ user_id: row.user_id }))
+        .execute();
+      const { held } = await trx
+        .selectFrom('api_keys')
+        .select((eb) => eb.fn.countAll<number | string>().as('held'))
+        .where('user_id', '=', row.user_id)
+        .executeTakeFirstOrThrow();
+      if (Number(held) >= limit) return false;
+      await trx.insertInto('api_keys').values(row).execute();
+      return true;
+    });
+  }
+
+  /** The user's keys, newest first, without their hashes. */
+  async listByUser(userId: string): Promise<ApiKeyMetadata[]> {
+    return this.db
+      .selectFrom('api_keys')
+      .select(metadataColumns)
+      .where('user_id', '=', userId)
+      .orderBy('created_at', 'desc')
+      .orderBy('key_id', 'desc')
+      .execute();
+  }
+
+  /** Replaces the hash of the user's key; undefined when the user holds no such key. */
+  async replaceHash(userId: string, keyId: string, keyHash: string): Promise<ApiKeyMetadata | undefined> {
+    return this.db
+      .updateTable('api_keys')
+      .set({ key_hash: keyHash })
+      .where('key_id', '=', keyId)
+      .where('user_id', '=', userId)
+      .returning(metadataColumns)
+      .executeTakeFirst();
+  }
+
+  /** Deletes the user's key; a key that is absent or someone else's is left alone. */
+  async delete(userId: string, keyId: string): Promise<void> {
+    await this.db.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).execute();
+  }
+}

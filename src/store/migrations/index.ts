@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as initial from './0001_initial.js';
+
+// Listed here rather than read from the folder, so the compiled package needs no file lookups.
+export const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
