@@ -10,7 +10,15 @@ export abstract class KeygateError extends Error {
 export class Unauthenticated extends KeygateError {}
 
 /** The caller is authenticated but may not do this. */
-export class Forbidden extends KeygateError {}
+export class Forbidden extends KeygateError {
+  /** The OAuth scope the caller lacks, when that is the reason. */
+  readonly missingScope: string | undefined;
+
+  constructor(message: string, options: { missingScope?: string } = {}) {
+    super(message);
+    this.missingScope = options.missingScope;
+  }
+}
 
 export class NotFound extends KeygateError {}
 

@@ -1,6 +1,7 @@
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Keygate } from './app.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { installErrorHandling } from './http/errors.js';
@@ -10,6 +11,24 @@ import { pingDatabase } from './store/database.js';
 
 // No endpoint takes more than a small JSON object: anything larger is refused with 413.
 const BODY_LIMIT_BYTES = 16 * 1024;
+
+/** Bytes that do not parse as HTTP never reach a route; they still get a JSON `detail`. */
+function answerMalformedRequest(_error: Error, socket: Duplex): void {
+  const body = JSON.stringify({ detail: 'Malformed HTTP request' });
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  } else {
+    socket.destroy();
+  }
+}
+
+/** URLs the router cannot take apart: bad percent-encoding, a parameter over 100 characters. */
+function answerUnroutableUrl(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is too long' : 'The URL is not valid';
+  reply.code(error.statusCode ?? 400).send({ detail });
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,6 +48,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
     // allErrors: report every bad field at once, as FastAPI does; no type coercion: "365" is not a number.
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },
+    clientErrorHandler: answerMalformedRequest,
+    frameworkErrors: answerUnroutableUrl,
   });
 
   acceptEmptyJsonBodies(app);

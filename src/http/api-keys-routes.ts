@@ -18,7 +18,7 @@ import {
 const keyIdParams = {
   type: 'object',
   required: ['key_id'],
-  properties: { key_id: { type: 'string', title: 'Key Id', maxLength: 100 } },
+  properties: { key_id: { type: 'string', title: 'Key Id', maxLength: 64 } },
 } as const;
 
 const tags = ['API Keys'];

@@ -28,6 +28,8 @@ const statusOfDomainError = new Map<Function, number>([
   [Unavailable, 503],
 ]);
 
+const UNAVAILABLE_RETRY_SECONDS = 30;
+
 const validationContexts: Record<string, string> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
 export function installErrorHandling(app: FastifyInstance): void {
@@ -50,17 +52,30 @@ export function installErrorHandling(app: FastifyInstance): void {
       return replyInvalid(reply, [{ loc: ['body'], msg: 'JSON decode error: the body is not valid JSON', type: 'json_invalid' }]);
     }
     const status = statusOfDomainError.get(error.constructor) ?? error.statusCode ?? 500;
-    if (status === 401) {
-      reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
+    const challenge = bearerChallenge(error, request);
+    if (challenge !== undefined) reply.header('WWW-Authenticate', challenge);
+    if (error instanceof Unavailable) {
+      request.log.warn({ err: error }, 'a service keygate depends on is unavailable');
+      return reply.code(status).header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS)).send({ detail: error.message });
     }
     if (status >= 500) {
       // The cause goes to the log (which redacts credentials); the caller learns nothing of it.
       request.log.error({ err: error }, 'request failed');
-      const detail = error instanceof Unavailable ? error.message : 'Internal server error';
-      return reply.code(status).send({ detail });
+      return reply.code(status).send({ detail: 'Internal server error' });
     }
     return reply.code(status).send({ detail: error.message });
   });
+}
+
+/** RFC 6750 section 3: `invalid_token` only when a bearer token was actually presented. */
+function bearerChallenge(error: Error, request: FastifyRequest): string | undefined {
+  if (error instanceof Unauthenticated) {
+    return /^Bearer +\S/i.test(request.headers.authorization ?? '') ? 'Bearer error="invalid_token"' : 'Bearer';
+  }
+  if (error instanceof Forbidden && error.missingScope !== undefined) {
+    return `Bearer error="insufficient_scope", scope="${error.missingScope}"`;
+  }
+  return undefined;
 }
 
 function replyInvalid(reply: FastifyReply, detail: ValidationIssue[]): FastifyReply {

@@ -79,7 +79,7 @@ export function createUserTokenVerifier(options: {
       }
       const scopes = scopesOf(payload);
       if (requiredScope !== undefined && !scopes.has(requiredScope)) {
-        throw new Forbidden(`Token lacks the required scope "${requiredScope}"`);
+        throw new Forbidden(`Token lacks the required scope "${requiredScope}"`, { missingScope: requiredScope });
       }
       return { userId, scopes };
     },
@@ -96,7 +96,11 @@ function scopesOf(payload: JWTPayload): Set<string> {
   return scopes;
 }
 
-/** The provider's key set, found through its discovery document unless configured outright. */
+/**
+ * The provider's key set, found through its discovery document unless configured outright.
+ * Any failure to obtain keys is the provider's (Unavailable), never the caller's; only "no key
+ * with this kid" is held against the token.
+ */
 function oidcKeys(oidc: OidcConfig): JWTVerifyGetKey {
   let keySet: Promise<JWTVerifyGetKey> | undefined;
   const load = async (): Promise<JWTVerifyGetKey> => {
@@ -109,27 +113,39 @@ function oidcKeys(oidc: OidcConfig): JWTVerifyGetKey {
       keySet = undefined;
       throw error;
     });
-    return (await keySet)(header, token);
+    const getKey = await keySet;
+    try {
+      return await getKey(header, token);
+    } catch (error) {
+      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
+      throw new Unavailable("The identity provider's signing keys could not be read", { cause: error });
+    }
   };
 }
 
 async function discoverJwksUrl(issuer: string): Promise<string> {
   const discoveryUrl = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-  let document: unknown;
+  let document: { issuer?: unknown; jwks_uri?: unknown } | null;
   try {
     const response = await fetch(discoveryUrl, { signal: AbortSignal.timeout(5000) });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    document = await response.json();
+    if (!response.ok) throw new Error(`${discoveryUrl} answered HTTP ${response.status}`);
+    document = (await response.json()) as typeof document;
   } catch (error) {
-    throw new Unavailable(`The identity provider's discovery document could not be read: ${String(error)}`);
+    throw new Unavailable("The identity provider's discovery document could not be read", { cause: error });
   }
-  const jwksUri = (document as { jwks_uri?: unknown } | null)?.jwks_uri;
+  // OpenID Connect Discovery 1.0, section 4.3: the document must name the issuer it was asked for.
+  const sameIssuer = (value: unknown) => typeof value === 'string' && value.replace(/\/$/, '') === issuer.replace(/\/$/, '');
+  if (!sameIssuer(document?.issuer)) {
+    throw new Unavailable("The identity provider's discovery document names another issuer");
+  }
+  const jwksUri = document?.jwks_uri;
   if (typeof jwksUri !== 'string' || !URL.canParse(jwksUri)) {
     throw new Unavailable("The identity provider's discovery document has no jwks_uri");
   }
   return jwksUri;
 }
 
+/** jose's verdict in the caller's terms; anything that is not about the token passes through. */
 function translateJoseError(error: unknown): Error {
   if (error instanceof Unavailable) return error;
   if (error instanceof errors.JWTExpired) return new Unauthenticated('Token has expired');
@@ -146,11 +162,9 @@ function translateJoseError(error: unknown): Error {
     return new Unauthenticated('Token signing algorithm is not accepted');
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return new Unauthenticated('Token signature is invalid');
-  if (error instanceof errors.JWKSNoMatchingKey) return new Unauthenticated('Token signing key is not known');
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
-    return new Unavailable("The identity provider's signing keys could not be read");
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return new Unauthenticated('Token signing key is not known');
   }
   if (error instanceof errors.JOSEError) return new Unauthenticated('Token is malformed');
-  // A network failure while fetching the key set.
-  return new Unavailable(`The identity provider's signing keys could not be read: ${String(error)}`);
+  return error instanceof Error ? error : new Error(String(error));
 }
