@@ -42,7 +42,8 @@ export function apiKeyRoutes(service: ApiKeyService, users: UserTokenVerifier) {
           summary: 'Create Api Key',
           description:
             'Create a new API key for the current user. The key is returned once, in this response. ' +
-            'The body may be flat (`{"name": ..., "expires_days": ...}`) or embedded under `request`.',
+            'The body is embedded under `request` as documented; the flat shape of the seed\'s example, ' +
+            '`{"name": ..., "expires_days": ...}`, is accepted too.',
           tags,
           security,
           body: createBodyValidation,
