@@ -26,6 +26,17 @@ export interface Config {
   maxKeysPerUser: number;
   defaultExpiresDays: number;
   maxExpiresDays: number;
+  verifyCacheSize: number;
+  /** bcrypt compares pending at once before verification refuses with 503. */
+  maxPendingCompares: number;
+  lastUsedFlushMs: number;
+  exchange: {
+    ttlSeconds: number;
+    issuer: string;
+    audience: string;
+    /** Ed25519 private JWK; when absent one is generated and kept in the database. */
+    privateJwk: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -75,6 +86,15 @@ export function loadConfig(env: Env = process.env): Config {
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
     maxExpiresDays,
+    verifyCacheSize: integer('KEYGATE_VERIFY_CACHE_SIZE', 10_000, 1, 10_000_000),
+    maxPendingCompares: integer('KEYGATE_BCRYPT_MAX_PENDING', 32, 1, 10_000),
+    lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
+    exchange: {
+      ttlSeconds: integer('KEYGATE_EXCHANGE_TTL', 300, 10, 86_400),
+      issuer: read('KEYGATE_EXCHANGE_ISSUER') ?? 'keygate',
+      audience: read('KEYGATE_EXCHANGE_AUDIENCE') ?? 'keygate-exchange',
+      privateJwk: read('KEYGATE_EXCHANGE_PRIVATE_JWK'),
+    },
   };
 }
 
@@ -90,6 +110,11 @@ function readOidc(read: (name: string) => string | undefined): OidcConfig | unde
     if (url !== undefined && !URL.canParse(url)) throw new ConfigError(`${name} is not a URL: "${url}"`);
   }
   return { issuer, audience, jwksUrl };
+}
+
+/** The environment's configuration with some settings given in code (the library's options). */
+export function loadConfigWith(overrides: Env): Config {
+  return loadConfig({ ...process.env, ...overrides });
 }
 
 export function parseDatabaseUrl(url: string): DatabaseLocation {

@@ -36,5 +36,25 @@ export class InvalidInput extends KeygateError {
   }
 }
 
-/** Something keygate depends on (the identity provider) does not answer. */
-export class Unavailable extends KeygateError {}
+/** The request is unusable as sent (no API key where one is needed). */
+export class BadRequest extends KeygateError {}
+
+/** The caller must slow down: try again after `retryAfterSeconds`. */
+export class TooManyRequests extends KeygateError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** keygate cannot answer now: something it depends on does not answer, or it is overloaded. */
+export class Unavailable extends KeygateError {
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: ErrorOptions & { retryAfterSeconds?: number } = {}) {
+    super(message, options);
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 30;
+  }
+}

@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Keygate } from './app.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
+import { verifyRoutes } from './http/verify-routes.js';
 import { installErrorHandling } from './http/errors.js';
 import { acceptEmptyJsonBodies } from './http/json-body.js';
 import { BEARER_SCHEME, registerContractSchemas } from './http/schemas.js';
@@ -64,7 +65,12 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
         version: '0.1.0',
         description: 'Create, list, rotate and revoke API keys for the current user.',
       },
-      components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          [BEARER_SCHEME]: { type: 'http', scheme: 'bearer' },
+          ApiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
     },
     // Components keep their own names (CreateAPIKeyRequest, ...) instead of def-0, def-1.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
@@ -80,6 +86,11 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     await pingDatabase(keygate.db);
     return { status: 'ok' };
   });
-  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users));
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(keygate.metrics.registry.contentType);
+    return keygate.metrics.registry.metrics();
+  });
+  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange));
+  await app.register(verifyRoutes(keygate.verifier, keygate.exchange));
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiKeyService, ApiKeyView, CreateKeyInput } from '../keys/api-key-service.js';
+import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { requireBearerUser } from './authenticate.js';
 import {
@@ -29,10 +30,10 @@ interface CreateBody {
   expires_days?: unknown;
 }
 
-export function apiKeyRoutes(service: ApiKeyService, users: UserTokenVerifier) {
+export function apiKeyRoutes(service: ApiKeyService, users: UserTokenVerifier, exchange: ExchangeTokens) {
   return async (app: FastifyInstance): Promise<void> => {
     app.decorateRequest('caller', null as never);
-    app.addHook('onRequest', requireBearerUser(users));
+    app.addHook('onRequest', requireBearerUser(users, exchange));
 
     app.post<{ Body: CreateBody | { request: CreateBody } }>(
       '/api/v1/api-keys/',

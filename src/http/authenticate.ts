@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { Unauthenticated } from '../errors.js';
+import { Forbidden, Unauthenticated } from '../errors.js';
+import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { Caller, UserTokenVerifier } from '../tokens/user-tokens.js';
 
 declare module 'fastify' {
@@ -12,7 +13,7 @@ declare module 'fastify' {
 const BEARER = /^Bearer +([^\s]+) *$/i;
 
 /** An onRequest hook: runs before the body is read, so anonymous callers cost no parsing. */
-export function requireBearerUser(verifier: UserTokenVerifier) {
+export function requireBearerUser(verifier: UserTokenVerifier, exchange: ExchangeTokens) {
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers.authorization;
     if (header === undefined || header === '') {
@@ -20,6 +21,10 @@ export function requireBearerUser(verifier: UserTokenVerifier) {
     }
     const token = BEARER.exec(header)?.[1];
     if (token === undefined) throw new Unauthenticated('Authorization header must have the form "Bearer <token>"');
+    // A JWT exchanged for an API key speaks for that key, not for its user's account.
+    if (await exchange.isExchangeToken(token)) {
+      throw new Forbidden('A token exchanged from an API key cannot manage API keys: use a user token');
+    }
     request.caller = await verifier.verify(token);
   };
 }

@@ -1,5 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Forbidden, InvalidInput, LimitReached, NotFound, Unauthenticated, Unavailable } from '../errors.js';
+import {
+  BadRequest,
+  Forbidden,
+  InvalidInput,
+  KeygateError,
+  LimitReached,
+  NotFound,
+  TooManyRequests,
+  Unauthenticated,
+  Unavailable,
+} from '../errors.js';
 import { isEmbeddedCreateBody } from './schemas.js';
 
 // The one place that turns failures into HTTP answers: `{"detail": "..."}` for every error,
@@ -21,14 +31,36 @@ interface AjvIssue {
 }
 
 const statusOfDomainError = new Map<Function, number>([
+  [BadRequest, 400],
+  [LimitReached, 400],
   [Unauthenticated, 401],
   [Forbidden, 403],
   [NotFound, 404],
-  [LimitReached, 400],
+  [TooManyRequests, 429],
   [Unavailable, 503],
 ]);
 
-const UNAVAILABLE_RETRY_SECONDS = 30;
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  detail: string;
+}
+
+/**
+ * The HTTP answer to a domain error (undefined for any other error). Shared by the server's
+ * error handler and the Express glue, so both answer alike.
+ */
+export function answerFor(error: Error, authorization: string | undefined): ErrorAnswer | undefined {
+  const status = error instanceof KeygateError ? statusOfDomainError.get(error.constructor) : undefined;
+  if (status === undefined) return undefined;
+  const headers: Record<string, string> = {};
+  const challenge = bearerChallenge(error, authorization);
+  if (challenge !== undefined) headers['WWW-Authenticate'] = challenge;
+  if (error instanceof TooManyRequests || error instanceof Unavailable) {
+    headers['Retry-After'] = String(error.retryAfterSeconds);
+  }
+  return { status, headers, detail: error.message };
+}
 
 const validationContexts: Record<string, string> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
@@ -51,13 +83,12 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return replyInvalid(reply, [{ loc: ['body'], msg: 'JSON decode error: the body is not valid JSON', type: 'json_invalid' }]);
     }
-    const status = statusOfDomainError.get(error.constructor) ?? error.statusCode ?? 500;
-    const challenge = bearerChallenge(error, request);
-    if (challenge !== undefined) reply.header('WWW-Authenticate', challenge);
-    if (error instanceof Unavailable) {
-      request.log.warn({ err: error }, 'a service keygate depends on is unavailable');
-      return reply.code(status).header('Retry-After', String(UNAVAILABLE_RETRY_SECONDS)).send({ detail: error.message });
+    const answer = answerFor(error, request.headers.authorization);
+    if (answer !== undefined) {
+      if (error instanceof Unavailable) request.log.warn({ err: error }, 'keygate cannot answer now');
+      return reply.code(answer.status).headers(answer.headers).send({ detail: answer.detail });
     }
+    const status = error.statusCode ?? 500;
     if (status >= 500) {
       // The cause goes to the log (which redacts credentials); the caller learns nothing of it.
       request.log.error({ err: error }, 'request failed');
@@ -68,9 +99,9 @@ export function installErrorHandling(app: FastifyInstance): void {
 }
 
 /** RFC 6750 section 3: `invalid_token` only when a bearer token was actually presented. */
-function bearerChallenge(error: Error, request: FastifyRequest): string | undefined {
+function bearerChallenge(error: Error, authorization: string | undefined): string | undefined {
   if (error instanceof Unauthenticated) {
-    return /^Bearer +\S/i.test(request.headers.authorization ?? '') ? 'Bearer error="invalid_token"' : 'Bearer';
+    return /^Bearer +\S/i.test(authorization ?? '') ? 'Bearer error="invalid_token"' : 'Bearer';
   }
   if (error instanceof Forbidden && error.missingScope !== undefined) {
     return `Bearer error="insufficient_scope", scope="${error.missingScope}"`;

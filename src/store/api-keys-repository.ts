@@ -4,11 +4,35 @@ import type { ApiKeyTable } from './schema.js';
 
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type ApiKeyMetadata = Omit<ApiKeyRow, 'key_hash'>;
+export type VerificationRow = Pick<ApiKeyRow, 'key_id' | 'user_id' | 'name' | 'key_hash' | 'expires_at'>;
 
 const metadataColumns = ['key_id', 'user_id', 'name', 'created_at', 'expires_at', 'last_used_at'] as const;
 
+/**
+ * Tells whether any key may have changed since a moment: writes through this repository
+ * (rotate, revoke) count at once, other processes' commits through the store's own counter.
+ * Both counters only grow, so their sum moves whenever either does.
+ */
+export class KeyChangeStamp {
+  private localWrites = 0;
+
+  constructor(private readonly externalChanges: (() => number) | undefined) {}
+
+  noteLocalWrite(): void {
+    this.localWrites += 1;
+  }
+
+  /** undefined where other processes' commits cannot be seen cheaply: then nothing is ever proven fresh. */
+  current(): number | undefined {
+    return this.externalChanges === undefined ? undefined : this.externalChanges() + this.localWrites;
+  }
+}
+
 export class ApiKeyRepository {
-  constructor(private readonly db: KeygateDb) {}
+  constructor(
+    private readonly db: KeygateDb,
+    readonly changes: KeyChangeStamp,
+  ) {}
 
   /**
    * Inserts the key unless its owner already holds `limit` keys. Atomic across connections
@@ -47,17 +71,43 @@ export class ApiKeyRepository {
 
   /** Replaces the hash of the user's key; undefined when the user holds no such key. */
   async replaceHash(userId: string, keyId: string, keyHash: string): Promise<ApiKeyMetadata | undefined> {
-    return this.db
+    const updated = await this.db
       .updateTable('api_keys')
       .set({ key_hash: keyHash })
       .where('key_id', '=', keyId)
       .where('user_id', '=', userId)
       .returning(metadataColumns)
       .executeTakeFirst();
+    this.changes.noteLocalWrite();
+    return updated;
   }
 
   /** Deletes the user's key; a key that is absent or someone else's is left alone. */
   async delete(userId: string, keyId: string): Promise<void> {
     await this.db.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).execute();
+    this.changes.noteLocalWrite();
+  }
+
+  /** What verifying a presented key needs, found by primary key. */
+  async findForVerification(keyId: string): Promise<VerificationRow | undefined> {
+    return this.db
+      .selectFrom('api_keys')
+      .select(['key_id', 'user_id', 'name', 'key_hash', 'expires_at'])
+      .where('key_id', '=', keyId)
+      .executeTakeFirst();
+  }
+
+  /** Writes a batch of last-use times in one transaction; a time never moves backwards. */
+  async recordLastUse(lastUse: ReadonlyMap<string, string>): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (const [keyId, usedAt] of lastUse) {
+        await trx
+          .updateTable('api_keys')
+          .set({ last_used_at: usedAt })
+          .where('key_id', '=', keyId)
+          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', usedAt)]))
+          .execute();
+      }
+    });
   }
 }

@@ -8,19 +8,31 @@ import type { Database } from './schema.js';
 
 export type KeygateDb = Kysely<Database>;
 
+export interface Store {
+  db: KeygateDb;
+  /**
+   * A counter that moves whenever another connection (another process) has committed, read
+   * without a query; undefined where the database cannot tell that cheaply.
+   */
+  readonly externalChanges: (() => number) | undefined;
+}
+
 /** Opens the database named by the config and brings its schema up to date. */
-export async function openDatabase(location: DatabaseLocation): Promise<KeygateDb> {
+export async function openDatabase(location: DatabaseLocation): Promise<Store> {
   if (location.kind === 'postgres') {
     throw new ConfigError('PostgreSQL is not supported yet: use DATABASE_URL=sqlite:<file>');
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqliteFile(location.path) }) });
+  const sqlite = openSqliteFile(location.path);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
     await migrate(db);
   } catch (error) {
     await db.destroy();
     throw error;
   }
-  return db;
+  // SQLite bumps data_version for every commit by another connection, and only then.
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
+  return { db, externalChanges: () => dataVersion.get() as number };
 }
 
 function openSqliteFile(path: string): SqliteDatabase.Database {

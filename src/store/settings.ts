@@ -4,12 +4,20 @@ import type { KeygateDb } from './database.js';
  * Returns the setting, creating it with `generate()` on first use. Safe when several
  * processes start at once: the first insert wins and every process reads that value.
  */
-export async function getOrCreateSetting(db: KeygateDb, name: string, generate: () => string): Promise<string> {
+export async function getOrCreateSetting(
+  db: KeygateDb,
+  name: string,
+  generate: () => string | Promise<string>,
+): Promise<string> {
+  const read = () => db.selectFrom('settings').select('value').where('name', '=', name).executeTakeFirst();
+  const existing = await read();
+  if (existing) return existing.value;
   await db
     .insertInto('settings')
-    .values({ name, value: generate() })
+    .values({ name, value: await generate() })
     .onConflict((conflict) => conflict.column('name').doNothing())
     .execute();
-  const { value } = await db.selectFrom('settings').select('value').where('name', '=', name).executeTakeFirstOrThrow();
-  return value;
+  const stored = await read();
+  if (!stored) throw new Error(`setting ${name} vanished while it was created`);
+  return stored.value;
 }

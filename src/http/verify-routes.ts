@@ -1,0 +1,114 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest } from '../errors.js';
+import { refusalError, type KeyVerifier, type VerifiedKey } from '../keys/verifier.js';
+import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
+import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
+import { BEARER_SCHEME } from './schemas.js';
+
+// Verification over HTTP, for gateways and backends that ask keygate about each request.
+// The answers document exactly their fields: anything else is never serialized.
+
+const verifiedProperties = {
+  valid: { type: 'boolean', const: true },
+  user_id: { type: 'string' },
+  key_id: { type: 'string' },
+  name: { type: 'string' },
+  expires_at: { type: 'string', format: 'date-time' },
+} as const;
+const verifiedRequired = ['valid', 'user_id', 'key_id', 'name', 'expires_at'];
+
+const errorAnswers = {
+  400: { description: 'No API key in the request', $ref: 'ErrorResponse#' },
+  401: { description: 'The key is malformed, unknown, expired, revoked or rotated away (one detail for all)', $ref: 'ErrorResponse#' },
+  429: { description: 'Too many verifications of this key at once', $ref: 'ErrorResponse#' },
+  503: { description: 'Too many verifications at once', $ref: 'ErrorResponse#' },
+};
+
+const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
+
+export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens) {
+  async function verifiedKey(request: FastifyRequest): Promise<VerifiedKey> {
+    const presented = presentedKey(request.headers);
+    if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
+    const verification = await verifier.verify(presented);
+    if (!verification.valid) throw refusalError(verification.reason);
+    return verification.key;
+  }
+
+  const answer = (key: VerifiedKey) => ({
+    valid: true,
+    user_id: key.userId,
+    key_id: key.keyId,
+    name: key.name,
+    expires_at: key.expiresAt,
+  });
+
+  return async (app: FastifyInstance): Promise<void> => {
+    app.post(
+      '/api/v1/api-keys/verify',
+      {
+        schema: {
+          operationId: 'verify_api_key',
+          summary: 'Verify Api Key',
+          description: 'Checks the presented API key and names its owner. Exact on the very next request after a rotate or revoke.',
+          tags: ['Verification'],
+          security: apiKeySecurity,
+          response: {
+            200: { description: 'The key is valid', type: 'object', required: verifiedRequired, properties: verifiedProperties },
+            ...errorAnswers,
+          },
+        },
+      },
+      async (request) => answer(await verifiedKey(request)),
+    );
+
+    app.post(
+      '/api/v1/api-keys/validate',
+      {
+        schema: {
+          operationId: 'validate_api_key',
+          summary: 'Validate Api Key',
+          description:
+            'Checks the presented API key and exchanges it for a short-lived JWT signed by keygate (EdDSA; keys at /.well-known/jwks.json).',
+          tags: ['Verification'],
+          security: apiKeySecurity,
+          response: {
+            200: {
+              description: 'The key is valid; access_token carries sub (the user) and key_id',
+              type: 'object',
+              required: [...verifiedRequired, 'access_token', 'token_type', 'expires_in'],
+              properties: {
+                ...verifiedProperties,
+                access_token: { type: 'string' },
+                token_type: { type: 'string', const: 'bearer' },
+                expires_in: { type: 'integer', description: 'Seconds until access_token expires' },
+              },
+            },
+            ...errorAnswers,
+          },
+        },
+      },
+      async (request) => {
+        const key = await verifiedKey(request);
+        const token = await exchange.issue(key);
+        return { ...answer(key), access_token: token.accessToken, token_type: 'bearer', expires_in: token.expiresIn };
+      },
+    );
+
+    app.get(
+      '/.well-known/jwks.json',
+      {
+        schema: {
+          operationId: 'exchange_jwks',
+          summary: 'Exchange token keys',
+          description: 'The public keys that verify tokens from /api/v1/api-keys/validate, by kid.',
+          tags: ['Verification'],
+        },
+      },
+      async (_request, reply) => {
+        reply.header('Cache-Control', 'public, max-age=300');
+        return exchange.jwks();
+      },
+    );
+  };
+}

@@ -1,0 +1,179 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { KeygateError, TooManyRequests, Unauthenticated, Unavailable } from '../errors.js';
+import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
+import type { KeyFormat } from './format.js';
+import type { KeyHasher } from './hashing.js';
+import type { LastUseRecorder } from './last-use.js';
+
+// The hot path: every request a client makes with its key comes through verify(). In order:
+// 1. prefix and checksum, no I/O;
+// 2. a warm entry for this exact key whose row provably has not changed since: valid, no I/O;
+// 3. the row by primary key; a warm entry that matched this very hash: valid, no bcrypt;
+//    a remembered failure against this very hash: refused, no bcrypt;
+// 4. one bcrypt compare (shared by concurrent requests with the same key), remembered either way.
+// Warm entries are keyed by an HMAC under a key that lives only in this process: the cache
+// holds no key, and nothing in it is useful outside this process.
+
+export interface VerifiedKey {
+  userId: string;
+  keyId: string;
+  name: string;
+  expiresAt: string;
+}
+
+/** Why a key was refused. The first three are told apart only in metrics, never to the caller. */
+export type Refusal = 'malformed' | 'unknown' | 'expired' | 'throttled' | 'overloaded';
+
+export type Verification = { valid: true; key: VerifiedKey } | { valid: false; reason: Refusal };
+
+export type VerificationResult = 'valid' | Refusal;
+
+/** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
+export interface VerifierObserver {
+  verified(result: VerificationResult, seconds: number): void;
+  warmCache(hit: boolean): void;
+  bcryptCompared(): void;
+}
+
+export interface VerifierLimits {
+  /** Warm entries (and, as many again, remembered failures) kept per process. */
+  cacheSize: number;
+  /** bcrypt compares running or waiting for the thread pool at once; beyond it, refuse at once. */
+  maxPendingCompares: number;
+  /** Distinct secrets being compared for one key_id at once; beyond it that key_id is throttled. */
+  maxPendingComparesPerKey: number;
+}
+
+interface WarmEntry {
+  key: VerifiedKey;
+  keyHash: string;
+  expiresAtMs: number;
+  /** The change stamp read before the row was: while it still reads the same, the row is as it was. */
+  stamp: number | undefined;
+}
+
+const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, bcryptCompared() {} };
+
+export class KeyVerifier {
+  private readonly tagKey = randomBytes(32);
+  private readonly warm: LRUCache<string, WarmEntry>;
+  /** tag -> the hash this secret failed against. */
+  private readonly failed: LRUCache<string, string>;
+  /** In-flight compares by tag and hash: concurrent requests with one key share one bcrypt. */
+  private readonly comparing = new Map<string, Promise<boolean>>();
+  private readonly pendingPerKey = new Map<string, number>();
+  private pending = 0;
+
+  constructor(
+    private readonly repository: ApiKeyRepository,
+    private readonly format: KeyFormat,
+    private readonly hasher: KeyHasher,
+    private readonly lastUse: LastUseRecorder,
+    private readonly limits: VerifierLimits,
+    private readonly observer: VerifierObserver = silentObserver,
+  ) {
+    this.warm = new LRUCache({ max: limits.cacheSize });
+    this.failed = new LRUCache({ max: limits.cacheSize });
+  }
+
+  async verify(presented: string): Promise<Verification> {
+    const started = process.hrtime.bigint();
+    const verification = await this.check(presented);
+    this.observer.verified(
+      verification.valid ? 'valid' : verification.reason,
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+    return verification;
+  }
+
+  private async check(presented: string): Promise<Verification> {
+    const keyId = this.format.keyIdOf(presented);
+    if (keyId === undefined) return refuse('malformed');
+
+    const tag = createHmac('sha256', this.tagKey).update(presented).digest('base64');
+    const stamp = this.repository.changes.current();
+    const entry = this.warm.get(tag);
+    const fresh = entry !== undefined && stamp !== undefined && entry.stamp === stamp;
+    this.observer.warmCache(fresh);
+    if (fresh) return this.accept(entry);
+
+    const row = await this.repository.findForVerification(keyId);
+    if (row === undefined) {
+      this.warm.delete(tag);
+      return refuse('unknown');
+    }
+    let matches: boolean;
+    if (entry?.keyHash === row.key_hash) matches = true;
+    else if (this.failed.get(tag) === row.key_hash) matches = false;
+    else {
+      const compared = await this.compare(tag, keyId, presented, row.key_hash);
+      if (typeof compared === 'string') return refuse(compared);
+      matches = compared;
+    }
+    if (!matches) {
+      this.warm.delete(tag);
+      this.failed.set(tag, row.key_hash);
+      return refuse('unknown');
+    }
+    const warmed = warmEntry(row, stamp);
+    this.warm.set(tag, warmed);
+    return this.accept(warmed);
+  }
+
+  private accept(entry: WarmEntry): Verification {
+    if (entry.expiresAtMs <= Date.now()) return refuse('expired');
+    this.lastUse.touch(entry.key.keyId);
+    return { valid: true, key: entry.key };
+  }
+
+  private compare(tag: string, keyId: string, presented: string, keyHash: string): Promise<boolean> | 'throttled' | 'overloaded' {
+    const flight = `${tag}:${keyHash}`;
+    const inFlight = this.comparing.get(flight);
+    if (inFlight) return inFlight;
+    const pendingForKey = this.pendingPerKey.get(keyId) ?? 0;
+    if (pendingForKey >= this.limits.maxPendingComparesPerKey) return 'throttled';
+    if (this.pending >= this.limits.maxPendingCompares) return 'overloaded';
+
+    this.pending += 1;
+    this.pendingPerKey.set(keyId, pendingForKey + 1);
+    this.observer.bcryptCompared();
+    const compared = this.hasher.matches(presented, keyHash).finally(() => {
+      this.pending -= 1;
+      const left = (this.pendingPerKey.get(keyId) ?? 1) - 1;
+      if (left === 0) this.pendingPerKey.delete(keyId);
+      else this.pendingPerKey.set(keyId, left);
+      this.comparing.delete(flight);
+    });
+    this.comparing.set(flight, compared);
+    return compared;
+  }
+}
+
+function refuse(reason: Refusal): Verification {
+  return { valid: false, reason };
+}
+
+function warmEntry(row: VerificationRow, stamp: number | undefined): WarmEntry {
+  return {
+    key: { userId: row.user_id, keyId: row.key_id, name: row.name, expiresAt: row.expires_at },
+    keyHash: row.key_hash,
+    expiresAtMs: Date.parse(row.expires_at),
+    stamp,
+  };
+}
+
+/** Every refusal of a key's secret reads the same, so nothing tells a wrong key from a revoked one. */
+export const INVALID_KEY_DETAIL = 'Invalid API key';
+
+/** The domain error for a refusal, as every adapter (HTTP route, Fastify, Express, MCP) reports it. */
+export function refusalError(reason: Refusal): KeygateError {
+  switch (reason) {
+    case 'throttled':
+      return new TooManyRequests('Too many verifications of this key are in progress; retry shortly', 1);
+    case 'overloaded':
+      return new Unavailable('Too many keys are being verified at once; retry shortly', { retryAfterSeconds: 1 });
+    default:
+      return new Unauthenticated(INVALID_KEY_DETAIL);
+  }
+}

@@ -1,0 +1,128 @@
+import { LRUCache } from 'lru-cache';
+import {
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+} from 'jose';
+import { ConfigError } from '../config.js';
+import type { VerifiedKey } from '../keys/verifier.js';
+import type { KeygateDb } from '../store/database.js';
+import { getOrCreateSetting } from '../store/settings.js';
+
+// The API-key -> JWT exchange: keygate signs short-lived EdDSA tokens for backends that accept
+// only JWTs, and publishes the public key (with its kid) at /.well-known/jwks.json.
+
+export interface ExchangeSettings {
+  ttlSeconds: number;
+  issuer: string;
+  audience: string;
+  /** An Ed25519 private JWK (JSON); when absent one is generated and kept in the database. */
+  privateJwk: string | undefined;
+  /** Tokens remembered for reuse, one per key. */
+  cacheSize: number;
+}
+
+export interface ExchangeToken {
+  accessToken: string;
+  expiresIn: number;
+}
+
+interface CachedToken {
+  accessToken: string;
+  expiresAtMs: number;
+}
+
+type PublishedKey = JWK & { kid: string; alg: 'EdDSA'; use: 'sig' };
+
+export class ExchangeTokens {
+  /**
+   * Signing costs far more than verifying a warm key, so a token is handed out again to the same
+   * key while more than half of its lifetime is left. A revoked or rotated key gets none: the
+   * key is verified before every exchange.
+   */
+  private readonly recent: LRUCache<string, CachedToken>;
+
+  private constructor(
+    private readonly settings: ExchangeSettings,
+    private readonly privateKey: CryptoKey | Uint8Array,
+    private readonly publicKey: CryptoKey | Uint8Array,
+    private readonly published: PublishedKey,
+  ) {
+    this.recent = new LRUCache({ max: settings.cacheSize });
+  }
+
+  static async open(db: KeygateDb, settings: ExchangeSettings): Promise<ExchangeTokens> {
+    const privateJwk = parsePrivateJwk(
+      settings.privateJwk ?? (await getOrCreateSetting(db, 'exchange_signing_key', generatePrivateJwk)),
+    );
+    const { d: _private, ...publicJwk } = privateJwk;
+    const kid = privateJwk.kid ?? (await calculateJwkThumbprint(publicJwk));
+    const published: PublishedKey = { kty: 'OKP', crv: 'Ed25519', x: publicJwk.x, kid, alg: 'EdDSA', use: 'sig' };
+    return new ExchangeTokens(settings, await importJWK(privateJwk, 'EdDSA'), await importJWK(published, 'EdDSA'), published);
+  }
+
+  async issue(key: VerifiedKey): Promise<ExchangeToken> {
+    const now = Date.now();
+    const ttlMs = this.settings.ttlSeconds * 1000;
+    const cached = this.recent.get(key.keyId);
+    if (cached && cached.expiresAtMs - now > ttlMs / 2) {
+      return { accessToken: cached.accessToken, expiresIn: Math.floor((cached.expiresAtMs - now) / 1000) };
+    }
+    const issuedAt = Math.floor(now / 1000);
+    const accessToken = await new SignJWT({ key_id: key.keyId })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: this.published.kid })
+      .setSubject(key.userId)
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(issuedAt + this.settings.ttlSeconds)
+      .sign(this.privateKey);
+    this.recent.set(key.keyId, { accessToken, expiresAtMs: (issuedAt + this.settings.ttlSeconds) * 1000 });
+    return { accessToken, expiresIn: this.settings.ttlSeconds };
+  }
+
+  /** The JWKS document: every key that may have signed a token still in use. */
+  jwks(): { keys: PublishedKey[] } {
+    return { keys: [this.published] };
+  }
+
+  /** Whether `token` is a valid token of this exchange (such tokens may not manage keys). */
+  async isExchangeToken(token: string): Promise<boolean> {
+    try {
+      if (decodeProtectedHeader(token).kid !== this.published.kid) return false;
+      await jwtVerify(token, this.publicKey, {
+        algorithms: ['EdDSA'],
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function generatePrivateJwk(): Promise<string> {
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const jwk = await exportJWK(privateKey);
+  const { d: _private, ...publicJwk } = jwk;
+  return JSON.stringify({ ...jwk, kid: await calculateJwkThumbprint(publicJwk) });
+}
+
+function parsePrivateJwk(text: string): JWK & { x: string; d: string } {
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(text) as JWK;
+  } catch {
+    throw new ConfigError('KEYGATE_EXCHANGE_PRIVATE_JWK is not JSON');
+  }
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || typeof jwk.d !== 'string') {
+    throw new ConfigError('KEYGATE_EXCHANGE_PRIVATE_JWK must be an Ed25519 private JWK: {"kty":"OKP","crv":"Ed25519","x":...,"d":...}');
+  }
+  return jwk as JWK & { x: string; d: string };
+}
