@@ -7,7 +7,8 @@ import { startKeygate, temporaryFolder, type RunningKeygate } from './support/ke
 
 // A real browser (Debian's Chromium, driven by playwright-core; no browser is ever downloaded)
 // opens the Swagger UI page that @fastify/swagger-ui serves at /docs and reads what a person
-// would see there: the four contract operations, each with its method, path and summary.
+// would see there: every operation (the four of the contract, then verification), each with its
+// method, path and summary.
 
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 30_000;
@@ -20,6 +21,9 @@ const OPERATIONS = [
   { method: 'GET', path: '/api/v1/api-keys/', summary: 'List Api Keys' },
   { method: 'DELETE', path: '/api/v1/api-keys/{key_id}', summary: 'Revoke Api Key' },
   { method: 'POST', path: '/api/v1/api-keys/{key_id}/rotate', summary: 'Rotate Api Key' },
+  { method: 'POST', path: '/api/v1/api-keys/verify', summary: 'Verify Api Key' },
+  { method: 'POST', path: '/api/v1/api-keys/validate', summary: 'Validate Api Key' },
+  { method: 'GET', path: '/.well-known/jwks.json', summary: 'Exchange token keys' },
 ];
 
 interface ShownOperation {
@@ -56,7 +60,7 @@ after(async () => {
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
 
-test('GET /docs shows the four API-key operations in a real browser', { timeout: 120_000, skip: SKIP }, async () => {
+test('GET /docs shows every API-key operation in a real browser', { timeout: 120_000, skip: SKIP }, async () => {
   assert.ok(browser, 'the browser started');
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(WAIT_MS);
