@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Config } from './config.js';
+import type { Config, VerifierConfig } from './config.js';
 import { ApiKeyService } from './keys/api-key-service.js';
 import { KeyFormat } from './keys/format.js';
 import { KeyHasher } from './keys/hashing.js';
@@ -42,7 +42,7 @@ export interface VerificationParts {
 }
 
 export async function openVerification(
-  config: Config,
+  config: VerifierConfig,
   observer?: VerifierObserver,
   onError: (error: unknown) => void = () => {},
 ): Promise<VerificationParts> {

@@ -11,25 +11,29 @@ export interface OidcConfig {
   jwksUrl: string | undefined;
 }
 
-export interface Config {
+/** What verifying keys needs: all that the library's createKeyVerifier reads. */
+export interface VerifierConfig {
+  database: DatabaseLocation;
+  keyPrefix: string;
+  bcryptCost: number;
+  verifyCacheSize: number;
+  /** bcrypt compares pending at once before verification refuses with 503. */
+  maxPendingCompares: number;
+  lastUsedFlushMs: number;
+}
+
+export interface Config extends VerifierConfig {
   host: string;
   port: number;
-  database: DatabaseLocation;
   logLevel: string;
   /** HS256 secret for local user tokens; when absent one is generated and kept in the database. */
   secret: string | undefined;
   /** When set, user tokens come from this OpenID Connect provider instead of the local secret. */
   oidc: OidcConfig | undefined;
   requiredScope: string | undefined;
-  keyPrefix: string;
-  bcryptCost: number;
   maxKeysPerUser: number;
   defaultExpiresDays: number;
   maxExpiresDays: number;
-  verifyCacheSize: number;
-  /** bcrypt compares pending at once before verification refuses with 503. */
-  maxPendingCompares: number;
-  lastUsedFlushMs: number;
   exchange: {
     ttlSeconds: number;
     issuer: string;
@@ -43,12 +47,16 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-export function loadConfig(env: Env = process.env): Config {
+interface EnvReader {
+  read(name: string): string | undefined;
+  integer(name: string, fallback: number, min: number, max: number): number;
+}
+
+function envReader(env: Env): EnvReader {
   const read = (name: string): string | undefined => {
     const value = env[name]?.trim();
     return value === '' ? undefined : value;
   };
-
   const integer = (name: string, fallback: number, min: number, max: number): number => {
     const raw = read(name);
     if (raw === undefined) return fallback;
@@ -58,37 +66,47 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return value;
   };
+  return { read, integer };
+}
 
-  const secret = read('KEYGATE_SECRET');
-  if (secret !== undefined && Buffer.byteLength(secret) < 32) {
-    throw new ConfigError('KEYGATE_SECRET must be at least 32 bytes long');
-  }
-
+/** Only the verifier's settings, so that a process embedding it is not held to the server's. */
+export function loadVerifierConfig(env: Env = process.env): VerifierConfig {
+  const { read, integer } = envReader(env);
   const keyPrefix = read('KEYGATE_KEY_PREFIX') ?? 'mcpkey_live_';
   // Letters, digits and underscores only: the whole key stays URL- and shell-safe and a
   // double-click selects all of it.
   if (!/^[A-Za-z0-9_]{1,100}$/.test(keyPrefix)) {
     throw new ConfigError('KEYGATE_KEY_PREFIX must be 1-100 letters, digits or underscores');
   }
+  return {
+    database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/keygate.db'),
+    keyPrefix,
+    bcryptCost: integer('KEYGATE_BCRYPT_COST', 10, 10, 15),
+    verifyCacheSize: integer('KEYGATE_VERIFY_CACHE_SIZE', 10_000, 1, 10_000_000),
+    maxPendingCompares: integer('KEYGATE_BCRYPT_MAX_PENDING', 32, 1, 10_000),
+    lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
+  };
+}
 
+export function loadConfig(env: Env = process.env): Config {
+  const { read, integer } = envReader(env);
+  const secret = read('KEYGATE_SECRET');
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) {
+    throw new ConfigError('KEYGATE_SECRET must be at least 32 bytes long');
+  }
   const maxExpiresDays = integer('KEYGATE_MAX_EXPIRES_DAYS', 3650, 1, 36500);
 
   return {
+    ...loadVerifierConfig(env),
     host: read('HOST') ?? '127.0.0.1',
     port: integer('PORT', 8080, 0, 65535),
-    database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/keygate.db'),
     logLevel: read('KEYGATE_LOG_LEVEL') ?? 'info',
     secret,
     oidc: readOidc(read),
     requiredScope: read('KEYGATE_REQUIRED_SCOPE'),
-    keyPrefix,
-    bcryptCost: integer('KEYGATE_BCRYPT_COST', 10, 10, 15),
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
     maxExpiresDays,
-    verifyCacheSize: integer('KEYGATE_VERIFY_CACHE_SIZE', 10_000, 1, 10_000_000),
-    maxPendingCompares: integer('KEYGATE_BCRYPT_MAX_PENDING', 32, 1, 10_000),
-    lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
     exchange: {
       ttlSeconds: integer('KEYGATE_EXCHANGE_TTL', 300, 10, 86_400),
       issuer: read('KEYGATE_EXCHANGE_ISSUER') ?? 'keygate',
@@ -112,9 +130,9 @@ function readOidc(read: (name: string) => string | undefined): OidcConfig | unde
   return { issuer, audience, jwksUrl };
 }
 
-/** The environment's configuration with some settings given in code (the library's options). */
-export function loadConfigWith(overrides: Env): Config {
-  return loadConfig({ ...process.env, ...overrides });
+/** The verifier's settings from the environment, some of them given in code (the library's options). */
+export function loadVerifierConfigWith(overrides: Env): VerifierConfig {
+  return loadVerifierConfig({ ...process.env, ...overrides });
 }
 
 export function parseDatabaseUrl(url: string): DatabaseLocation {

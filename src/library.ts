@@ -1,5 +1,5 @@
 import { openVerification } from './app.js';
-import { loadConfigWith } from './config.js';
+import { loadVerifierConfigWith } from './config.js';
 import type { Verification } from './keys/verifier.js';
 
 export interface KeyVerifierOptions {
@@ -32,6 +32,6 @@ export async function createKeyVerifier(options: KeyVerifierOptions = {}): Promi
   if (options.keyPrefix !== undefined) overrides.KEYGATE_KEY_PREFIX = options.keyPrefix;
   if (options.cacheSize !== undefined) overrides.KEYGATE_VERIFY_CACHE_SIZE = String(options.cacheSize);
   if (options.lastUsedFlushMs !== undefined) overrides.KEYGATE_LAST_USED_FLUSH_MS = String(options.lastUsedFlushMs);
-  const parts = await openVerification(loadConfigWith(overrides), undefined, options.onError);
+  const parts = await openVerification(loadVerifierConfigWith(overrides), undefined, options.onError);
   return { verify: (presented) => parts.verifier.verify(presented), close: () => parts.close() };
 }

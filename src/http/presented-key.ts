@@ -15,4 +15,5 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return authorization === undefined ? undefined : AUTHORIZATION.exec(authorization)?.[1];
 }
 
-export const NO_KEY_DETAIL = 'No API key: send it as "X-API-Key: <key>" or "Authorization: ApiKey <key>"';
+export const NO_KEY_DETAIL =
+  'No API key: send it as "X-API-Key: <key>", "Authorization: ApiKey <key>" or "Authorization: Bearer <key>"';

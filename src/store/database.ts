@@ -25,7 +25,7 @@ export async function openDatabase(location: DatabaseLocation): Promise<Store> {
   const sqlite = openSqliteFile(location.path);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
-    await migrate(db);
+    await migrateSqlite(db, sqlite);
   } catch (error) {
     await db.destroy();
     throw error;
@@ -50,10 +50,35 @@ function openSqliteFile(path: string): SqliteDatabase.Database {
   return sqlite;
 }
 
-async function migrate(db: KeygateDb): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw error;
+/**
+ * better-sqlite3 waits for a lock synchronously, blocking the very thread whose pending work
+ * would release it; so migrations within one process take turns here, and the database lock
+ * below is left to separate processes.
+ */
+let migrationsInThisProcess: Promise<unknown> = Promise.resolve();
+
+/**
+ * Kysely's SQLite adapter takes no lock, so two processes starting on a new file could both
+ * run the first migration. BEGIN IMMEDIATE takes the database's write lock first: the other
+ * process waits (busy_timeout), then finds the migrations applied.
+ */
+function migrateSqlite(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<void> {
+  const migrated = migrationsInThisProcess.then(() => migrateSqliteLocked(db, sqlite));
+  migrationsInThisProcess = migrated.catch(() => undefined);
+  return migrated;
+}
+
+async function migrateSqliteLocked(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<void> {
+  sqlite.exec('BEGIN IMMEDIATE');
+  try {
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, disableTransactions: true });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error;
+    sqlite.exec('COMMIT');
+  } catch (error) {
+    sqlite.exec('ROLLBACK');
+    throw error;
+  }
 }
 
 export async function pingDatabase(db: KeygateDb): Promise<void> {

@@ -89,23 +89,38 @@ export interface KeygateProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `node dist/src/main.js` as a separate process and waits until it listens. */
+const SPAWN_TIMEOUT_MS = 30_000;
+
+/**
+ * Starts `node dist/src/main.js` as a separate process and waits until it listens (it learns
+ * the port from the info-level "Server listening" line, so the log level stays at info).
+ */
 export async function spawnKeygate(env: Record<string, string>, cwd: string): Promise<KeygateProcess> {
   const child = spawn(process.execPath, [MAIN_SCRIPT], {
     cwd,
-    env: { PATH: process.env.PATH, PORT: '0', ...env },
+    env: { PATH: process.env.PATH, PORT: '0', ...env, KEYGATE_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const baseUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`keygate did not start within ${SPAWN_TIMEOUT_MS} ms:\n${output}`));
+    }, SPAWN_TIMEOUT_MS);
     const onData = () => {
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
     };
     child.stdout.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`keygate exited with ${code}:\n${output}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`keygate exited with ${code}:\n${output}`));
+    });
   });
   return {
     baseUrl,

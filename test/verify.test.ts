@@ -1,0 +1,401 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import SqliteDatabase from 'better-sqlite3';
+import express from 'express';
+import Fastify from 'fastify';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createKeyVerifier, keygateExpress, keygateFastify } from '../src/index.js';
+import { KeyFormat } from '../src/keys/format.js';
+import { call, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
+
+const VERIFIED_FIELDS = ['expires_at', 'key_id', 'name', 'user_id', 'valid'];
+const INVALID = { detail: 'Invalid API key' };
+
+let userCount = 0;
+
+async function newKey(server: RunningKeygate, name = 'a key'): Promise<{ userToken: string; keyId: string; apiKey: string }> {
+  const userToken = await server.tokenFor(`verify-user-${++userCount}`);
+  const created = await call(server.baseUrl, 'POST', '/api/v1/api-keys/', { token: userToken, json: { name } });
+  assert.equal(created.status, 201);
+  return { userToken, keyId: created.body.key_id, apiKey: created.body.api_key };
+}
+
+const verify = (baseUrl: string, apiKey: string) =>
+  call(baseUrl, 'POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': apiKey } });
+
+async function metric(baseUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  assert.ok(line, `metric ${name} is exposed`);
+  return Number(line.split(' ')[1]);
+}
+
+const bcryptCompares = (baseUrl: string) => metric(baseUrl, 'keygate_bcrypt_compares_total');
+
+/** Same key_id and a correct checksum, another secret: only the hash can tell it apart. */
+function forgedKey(keyId: string): string {
+  return new KeyFormat('mcpkey_live_').issue(keyId);
+}
+
+describe('POST /api/v1/api-keys/verify', () => {
+  let server: RunningKeygate;
+  before(async () => {
+    server = await startKeygate();
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('accepts the key from X-API-Key, Authorization: ApiKey and Authorization: Bearer', async () => {
+    const { keyId, apiKey } = await newKey(server, 'gateway');
+    const headerSets: Record<string, string>[] = [{ 'x-api-key': apiKey }, { authorization: `ApiKey ${apiKey}` }, { authorization: `Bearer ${apiKey}` }];
+    for (const headers of headerSets) {
+      const response = await call(server.baseUrl, 'POST', '/api/v1/api-keys/verify', { headers });
+      assert.equal(response.status, 200, JSON.stringify(headers));
+      assert.deepEqual(Object.keys(response.body).sort(), VERIFIED_FIELDS);
+      assert.equal(response.body.valid, true);
+      assert.equal(response.body.key_id, keyId);
+      assert.equal(response.body.name, 'gateway');
+      assert.match(response.body.user_id, /^verify-user-/);
+    }
+  });
+
+  test('answers 400 when no key is presented', async () => {
+    const headerSets: Record<string, string>[] = [{}, { authorization: 'Basic abc' }, { 'x-api-key': '  ' }];
+    for (const headers of headerSets) {
+      const response = await call(server.baseUrl, 'POST', '/api/v1/api-keys/verify', { headers });
+      assert.equal(response.status, 400);
+      assert.match(response.body.detail, /X-API-Key/);
+    }
+  });
+
+  test('refuses malformed, unknown, forged, expired, revoked and rotated-away keys with one detail', async () => {
+    const live = await newKey(server);
+    const expired = await newKey(server);
+    await server.keygate.db.updateTable('api_keys').set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where('key_id', '=', expired.keyId).execute();
+    const revoked = await newKey(server);
+    assert.equal((await verify(server.baseUrl, revoked.apiKey)).status, 200);
+    await call(server.baseUrl, 'DELETE', `/api/v1/api-keys/${revoked.keyId}`, { token: revoked.userToken });
+    const rotated = await newKey(server);
+    assert.equal((await verify(server.baseUrl, rotated.apiKey)).status, 200);
+    await call(server.baseUrl, 'POST', `/api/v1/api-keys/${rotated.keyId}/rotate`, { token: rotated.userToken });
+
+    const refused: [string, string][] = [
+      ['malformed', 'not-a-key'],
+      ['mistyped', `${live.apiKey.slice(0, -1)}${live.apiKey.endsWith('a') ? 'b' : 'a'}`],
+      ['truncated', live.apiKey.slice(0, -3)],
+      ['unknown key_id', forgedKey('AAAAAAAAAAAA')],
+      ['forged secret', forgedKey(live.keyId)],
+      ['expired', expired.apiKey],
+      ['revoked', revoked.apiKey],
+      ['rotated away', rotated.apiKey],
+    ];
+    for (const [what, apiKey] of refused) {
+      const response = await verify(server.baseUrl, apiKey);
+      assert.equal(response.status, 401, what);
+      assert.deepEqual(response.body, INVALID, what);
+    }
+    assert.equal((await verify(server.baseUrl, live.apiKey)).status, 200);
+  });
+
+  test('a rotate or revoke fails the very next verification in the same process', async () => {
+    const { userToken, keyId, apiKey } = await newKey(server);
+    assert.equal((await verify(server.baseUrl, apiKey)).status, 200); // warm now
+    const rotated = await call(server.baseUrl, 'POST', `/api/v1/api-keys/${keyId}/rotate`, { token: userToken });
+    assert.equal((await verify(server.baseUrl, apiKey)).status, 401);
+    assert.equal((await verify(server.baseUrl, rotated.body.new_api_key)).status, 200);
+    await call(server.baseUrl, 'DELETE', `/api/v1/api-keys/${keyId}`, { token: userToken });
+    assert.equal((await verify(server.baseUrl, rotated.body.new_api_key)).status, 401);
+  });
+
+  test('a warm key costs exactly one bcrypt compare, even when its first requests arrive together', async () => {
+    const { apiKey } = await newKey(server);
+    const before = await bcryptCompares(server.baseUrl);
+    const first = await Promise.all(Array.from({ length: 10 }, () => verify(server.baseUrl, apiKey)));
+    for (let i = 0; i < 20; i++) assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
+    assert.deepEqual(first.map((response) => response.status), Array(10).fill(200));
+    assert.equal((await bcryptCompares(server.baseUrl)) - before, 1);
+  });
+
+  test('a repeated wrong secret costs no further bcrypt compare', async () => {
+    const { keyId } = await newKey(server);
+    const wrong = forgedKey(keyId);
+    const before = await bcryptCompares(server.baseUrl);
+    for (let i = 0; i < 5; i++) assert.equal((await verify(server.baseUrl, wrong)).status, 401);
+    assert.equal((await bcryptCompares(server.baseUrl)) - before, 1);
+  });
+
+  test('under a burst of wrong secrets for one key_id, excess is 429 and the warm key keeps working', async () => {
+    const { keyId, apiKey } = await newKey(server);
+    assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
+    const attack = Array.from({ length: 12 }, () => verify(server.baseUrl, forgedKey(keyId)));
+    const legitimate = Array.from({ length: 12 }, () => verify(server.baseUrl, apiKey));
+    const [attacked, served] = await Promise.all([Promise.all(attack), Promise.all(legitimate)]);
+    assert.deepEqual(served.map((response) => response.status), Array(12).fill(200));
+    const throttled = attacked.filter((response) => response.status === 429);
+    assert.ok(throttled.length > 0, `statuses: ${attacked.map((response) => response.status)}`);
+    assert.ok(attacked.every((response) => response.status === 401 || response.status === 429));
+    assert.equal(throttled[0]!.headers.get('retry-after'), '1');
+    assert.match(throttled[0]!.body.detail, /retry/i);
+  });
+
+  test('metrics count verifications, cache hits and misses, and hold no secret', async () => {
+    const { apiKey } = await newKey(server);
+    await verify(server.baseUrl, apiKey);
+    await verify(server.baseUrl, apiKey);
+    const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    assert.match(text, /^keygate_verifications_total\{result="valid"\} [1-9]\d*$/m);
+    assert.match(text, /^keygate_verifications_total\{result="unknown"\} [1-9]\d*$/m);
+    assert.match(text, /^keygate_verify_cache_total\{outcome="hit"\} [1-9]\d*$/m);
+    assert.match(text, /^keygate_verify_cache_total\{outcome="miss"\} [1-9]\d*$/m);
+    assert.match(text, /^keygate_verification_duration_seconds_count [1-9]\d*$/m);
+    assert.ok(!text.includes(apiKey) && !text.includes(apiKey.slice(-49, -6)));
+  });
+});
+
+describe('overload', () => {
+  test('bcrypt work beyond KEYGATE_BCRYPT_MAX_PENDING is refused at once with 503', async () => {
+    const server = await startKeygate({ KEYGATE_BCRYPT_MAX_PENDING: '1', KEYGATE_MAX_KEYS_PER_USER: '10' });
+    try {
+      const keys = [];
+      for (let i = 0; i < 6; i++) keys.push(await newKey(server));
+      const responses = await Promise.all(keys.map(({ apiKey }) => verify(server.baseUrl, apiKey)));
+      const statuses = responses.map((response) => response.status);
+      assert.ok(statuses.includes(200), String(statuses));
+      const overloaded = responses.filter((response) => response.status === 503);
+      assert.ok(overloaded.length > 0, String(statuses));
+      assert.equal(overloaded[0]!.headers.get('retry-after'), '1');
+      // Refused, not lost: once the burst is over each key verifies.
+      for (const { apiKey } of keys) assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('another process on the same SQLite file', () => {
+  let primary: RunningKeygate;
+  before(async () => {
+    primary = await startKeygate();
+  });
+  after(async () => {
+    await primary.close();
+  });
+
+  test('a rotate or revoke in one process fails the very next verification in another', async () => {
+    const other = await spawnKeygate(
+      { DATABASE_URL: `sqlite:${join(primary.folder, 'keygate.db')}`, KEYGATE_SECRET: TEST_SECRET },
+      primary.folder,
+    );
+    try {
+      const { userToken, keyId, apiKey } = await newKey(primary);
+      assert.equal((await verify(other.baseUrl, apiKey)).status, 200);
+      assert.equal((await verify(other.baseUrl, apiKey)).status, 200); // warm in the other process
+
+      const rotated = await call(primary.baseUrl, 'POST', `/api/v1/api-keys/${keyId}/rotate`, { token: userToken });
+      assert.deepEqual((await verify(other.baseUrl, apiKey)).body, INVALID);
+      assert.equal((await verify(other.baseUrl, rotated.body.new_api_key)).status, 200);
+
+      await call(primary.baseUrl, 'DELETE', `/api/v1/api-keys/${keyId}`, { token: userToken });
+      assert.deepEqual((await verify(other.baseUrl, rotated.body.new_api_key)).body, INVALID);
+
+      // Both processes sign exchange tokens with the same published key.
+      const jwks = async (baseUrl: string) => (await call(baseUrl, 'GET', '/.well-known/jwks.json')).body;
+      assert.deepEqual(await jwks(other.baseUrl), await jwks(primary.baseUrl));
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('the library verifies in-process, exact after a rotate made by the server', async () => {
+    const verifier = await createKeyVerifier({ databaseUrl: `sqlite:${join(primary.folder, 'keygate.db')}` });
+    try {
+      const { userToken, keyId, apiKey } = await newKey(primary, 'library');
+      const verified = await verifier.verify(apiKey);
+      assert.ok(verified.valid);
+      assert.equal(verified.key.keyId, keyId);
+      assert.equal(verified.key.name, 'library');
+      assert.deepEqual(await verifier.verify('mcpkey_live_nonsense'), { valid: false, reason: 'malformed' });
+
+      await call(primary.baseUrl, 'POST', `/api/v1/api-keys/${keyId}/rotate`, { token: userToken });
+      assert.deepEqual(await verifier.verify(apiKey), { valid: false, reason: 'unknown' });
+    } finally {
+      await verifier.close();
+    }
+  });
+});
+
+describe('a new database opened by several verifiers at once', () => {
+  test('is migrated once, and every verifier opens it', async () => {
+    const folder = temporaryFolder();
+    try {
+      const databaseUrl = `sqlite:${join(folder, 'fresh.db')}`;
+      const verifiers = await Promise.all(Array.from({ length: 4 }, () => createKeyVerifier({ databaseUrl })));
+      for (const verifier of verifiers) assert.deepEqual(await verifier.verify('x'), { valid: false, reason: 'malformed' });
+      await Promise.all(verifiers.map((verifier) => verifier.close()));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('last_used', () => {
+  test('appears in the list once flushed, at most one write per key per interval', async () => {
+    const server = await startKeygate({ KEYGATE_LAST_USED_FLUSH_MS: '50' });
+    try {
+      const { userToken, apiKey } = await newKey(server);
+      const listed = async () => (await call(server.baseUrl, 'GET', '/api/v1/api-keys/', { token: userToken })).body[0];
+      assert.equal((await listed()).last_used, null);
+      const before = Date.now();
+      for (let i = 0; i < 5; i++) assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
+      let lastUsed: string | null = null;
+      for (let attempt = 0; attempt < 100 && lastUsed === null; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        lastUsed = (await listed()).last_used;
+      }
+      assert.ok(lastUsed, 'last_used was written');
+      assert.ok(Date.parse(lastUsed) >= before - 1000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('is flushed on shutdown', async () => {
+    const server = await startKeygate({ KEYGATE_LAST_USED_FLUSH_MS: '3600000' });
+    const { keyId, apiKey } = await newKey(server);
+    const databaseFile = join(server.folder, 'keygate.db');
+    const lastUsed = () => {
+      const sqlite = new SqliteDatabase(databaseFile, { readonly: true });
+      try {
+        return (sqlite.prepare('SELECT last_used_at FROM api_keys WHERE key_id = ?').get(keyId) as { last_used_at: string | null }).last_used_at;
+      } finally {
+        sqlite.close();
+      }
+    };
+    try {
+      assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
+      assert.equal(lastUsed(), null, 'nothing is written before the interval');
+      await server.keygate.close(); // what a clean shutdown does after the HTTP server stops
+      assert.ok(lastUsed(), 'the pending time was written at shutdown');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('POST /api/v1/api-keys/validate', () => {
+  let server: RunningKeygate;
+  before(async () => {
+    server = await startKeygate({ KEYGATE_EXCHANGE_ISSUER: 'https://keygate.test', KEYGATE_EXCHANGE_AUDIENCE: 'my-backend' });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('exchanges a key for a short-lived EdDSA JWT that verifies against the JWKS', async () => {
+    const { keyId, apiKey } = await newKey(server, 'exchange');
+    const response = await call(server.baseUrl, 'POST', '/api/v1/api-keys/validate', { headers: { 'x-api-key': apiKey } });
+    assert.equal(response.status, 200);
+    assert.deepEqual(Object.keys(response.body).sort(), [...VERIFIED_FIELDS, 'access_token', 'expires_in', 'token_type'].sort());
+    assert.equal(response.body.token_type, 'bearer');
+    assert.ok(response.body.expires_in > 0 && response.body.expires_in <= 300);
+
+    const jwks = createRemoteJWKSet(new URL(`${server.baseUrl}/.well-known/jwks.json`));
+    const { payload, protectedHeader } = await jwtVerify(response.body.access_token, jwks, {
+      issuer: 'https://keygate.test',
+      audience: 'my-backend',
+      algorithms: ['EdDSA'],
+    });
+    assert.equal(protectedHeader.alg, 'EdDSA');
+    assert.equal(payload.sub, response.body.user_id);
+    assert.equal(payload.key_id, keyId);
+    assert.equal(payload.exp! - payload.iat!, 300);
+
+    const published = (await call(server.baseUrl, 'GET', '/.well-known/jwks.json')).body.keys;
+    assert.equal(published.length, 1);
+    assert.equal(published[0].kid, decodeProtectedHeader(response.body.access_token).kid);
+    assert.equal(published[0].d, undefined, 'the private part is never published');
+  });
+
+  test('refuses a revoked key like /verify does', async () => {
+    const { userToken, keyId, apiKey } = await newKey(server);
+    assert.equal((await call(server.baseUrl, 'POST', '/api/v1/api-keys/validate', { headers: { 'x-api-key': apiKey } })).status, 200);
+    await call(server.baseUrl, 'DELETE', `/api/v1/api-keys/${keyId}`, { token: userToken });
+    const response = await call(server.baseUrl, 'POST', '/api/v1/api-keys/validate', { headers: { 'x-api-key': apiKey } });
+    assert.equal(response.status, 401);
+    assert.deepEqual(response.body, INVALID);
+  });
+
+  test('a JWT minted from a key cannot manage keys: 403 on all four endpoints', async () => {
+    const { keyId, apiKey } = await newKey(server);
+    const exchanged = await call(server.baseUrl, 'POST', '/api/v1/api-keys/validate', { headers: { 'x-api-key': apiKey } });
+    const token = exchanged.body.access_token;
+    const attempts = [
+      call(server.baseUrl, 'POST', '/api/v1/api-keys/', { token, json: { name: 'escalation' } }),
+      call(server.baseUrl, 'GET', '/api/v1/api-keys/', { token }),
+      call(server.baseUrl, 'POST', `/api/v1/api-keys/${keyId}/rotate`, { token }),
+      call(server.baseUrl, 'DELETE', `/api/v1/api-keys/${keyId}`, { token }),
+    ];
+    for (const response of await Promise.all(attempts)) {
+      assert.equal(response.status, 403);
+      assert.match(response.body.detail, /cannot manage API keys/);
+    }
+    assert.equal((await verify(server.baseUrl, apiKey)).status, 200, 'the key was neither rotated nor revoked');
+  });
+});
+
+describe('glue for other servers', () => {
+  let server: RunningKeygate;
+  before(async () => {
+    server = await startKeygate();
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('keygateFastify admits valid keys and answers others like keygate does', async () => {
+    const { keyId, apiKey } = await newKey(server);
+    const verifier = await createKeyVerifier({ databaseUrl: `sqlite:${join(server.folder, 'keygate.db')}` });
+    const app = Fastify();
+    app.get('/data', { preHandler: keygateFastify(verifier) }, async (request) => ({ key: request.apiKey?.keyId }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      assert.deepEqual((await call(base, 'GET', '/data', { headers: { 'x-api-key': apiKey } })).body, { key: keyId });
+      const anonymous = await call(base, 'GET', '/data');
+      assert.equal(anonymous.status, 401);
+      assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
+      assert.deepEqual((await call(base, 'GET', '/data', { headers: { authorization: `Bearer ${forgedKey(keyId)}` } })).body, INVALID);
+    } finally {
+      await app.close();
+      await verifier.close();
+    }
+  });
+
+  test('keygateExpress admits valid keys and answers others like keygate does', async () => {
+    const { keyId, apiKey } = await newKey(server);
+    const verifier = await createKeyVerifier({ databaseUrl: `sqlite:${join(server.folder, 'keygate.db')}` });
+    const app = express();
+    app.get('/data', keygateExpress(verifier), (request, response) => {
+      response.json({ key: (request as { apiKey?: { keyId: string } }).apiKey?.keyId });
+    });
+    const listener = app.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    try {
+      const base = `http://127.0.0.1:${(listener.address() as AddressInfo).port}`;
+      assert.deepEqual((await call(base, 'GET', '/data', { headers: { authorization: `ApiKey ${apiKey}` } })).body, { key: keyId });
+      const refused = await call(base, 'GET', '/data', { headers: { 'x-api-key': forgedKey(keyId) } });
+      assert.equal(refused.status, 401);
+      assert.deepEqual(refused.body, INVALID);
+    } finally {
+      listener.closeAllConnections();
+      await new Promise((resolve) => listener.close(resolve));
+      await verifier.close();
+    }
+  });
+});
