@@ -34,6 +34,17 @@ export interface Config extends VerifierConfig {
   maxKeysPerUser: number;
   defaultExpiresDays: number;
   maxExpiresDays: number;
+  /** Redis for state shared by instances (rate-limit counters); in memory when absent. */
+  redisUrl: string | undefined;
+  /** Requests per minute; 0 turns a limit off. */
+  rateLimits: {
+    /** Per user, on the four management endpoints. */
+    managePerUser: number;
+    /** Per presented key_id, on /verify and /validate. */
+    verifyPerKey: number;
+    /** Per client IP, on /verify and /validate. */
+    verifyPerIp: number;
+  };
   exchange: {
     ttlSeconds: number;
     issuer: string;
@@ -107,6 +118,12 @@ export function loadConfig(env: Env = process.env): Config {
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
     maxExpiresDays,
+    redisUrl: read('REDIS_URL'),
+    rateLimits: {
+      managePerUser: integer('KEYGATE_RATE_LIMIT_MANAGE_PER_USER', 120, 0, 10_000_000),
+      verifyPerKey: integer('KEYGATE_RATE_LIMIT_VERIFY_PER_KEY', 6_000, 0, 100_000_000),
+      verifyPerIp: integer('KEYGATE_RATE_LIMIT_VERIFY_PER_IP', 60_000, 0, 100_000_000),
+    },
     exchange: {
       ttlSeconds: integer('KEYGATE_EXCHANGE_TTL', 300, 10, 86_400),
       issuer: read('KEYGATE_EXCHANGE_ISSUER') ?? 'keygate',
