@@ -274,6 +274,25 @@ describe('revoke', () => {
   });
 });
 
+describe('secrets at rest', () => {
+  test('no issued key, nor its secret part, is stored in any table', async () => {
+    const { token } = await newUser();
+    const created = await createKey(token, { name: 'at rest' });
+    const rotated = await api('POST', `/api/v1/api-keys/${created.key_id}/rotate`, { token });
+    const db = server.keygate.db;
+    const everything = JSON.stringify([
+      await db.selectFrom('api_keys').selectAll().execute(),
+      await db.selectFrom('key_owners').selectAll().execute(),
+      await db.selectFrom('settings').selectAll().execute(),
+    ]);
+    assert.ok(everything.includes('at rest'), 'the dump does hold the stored rows');
+    for (const key of [created.api_key, rotated.body.new_api_key]) {
+      assert.ok(!everything.includes(key));
+      assert.ok(!everything.includes(key.split('_').at(-1).slice(0, 43)));
+    }
+  });
+});
+
 describe('bad input', () => {
   const invalidBodies: [string, unknown, (string | number)[], string][] = [
     ['no name', { expires_days: 30 }, ['body', 'name'], 'missing'],

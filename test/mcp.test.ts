@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -22,7 +21,7 @@ const openClients: Client[] = [];
 
 before(async () => {
   keygate = await startKeygate();
-  mcp = await startMcpServer({ databaseUrl: `sqlite:${join(keygate.folder, 'keygate.db')}`, port: 0 });
+  mcp = await startMcpServer({ databaseUrl: keygate.databaseUrl, port: 0 });
 });
 after(async () => {
   try {

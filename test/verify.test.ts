@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import SqliteDatabase from 'better-sqlite3';
 import express from 'express';
 import Fastify from 'fastify';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { createKeyVerifier, keygateExpress, keygateFastify } from '../src/index.js';
+import { parseDatabaseUrl } from '../src/config.js';
 import { KeyFormat } from '../src/keys/format.js';
-import { call, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
+import { openDatabase } from '../src/store/database.js';
+import { call, freshDatabase, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
 
 const VERIFIED_FIELDS = ['expires_at', 'key_id', 'name', 'user_id', 'valid'];
 const INVALID = { detail: 'Invalid API key' };
@@ -178,7 +178,7 @@ describe('overload', () => {
   });
 });
 
-describe('another process on the same SQLite file', () => {
+describe('another process on the same database', () => {
   let primary: RunningKeygate;
   before(async () => {
     primary = await startKeygate();
@@ -189,7 +189,7 @@ describe('another process on the same SQLite file', () => {
 
   test('a rotate or revoke in one process fails the very next verification in another', async () => {
     const other = await spawnKeygate(
-      { DATABASE_URL: `sqlite:${join(primary.folder, 'keygate.db')}`, KEYGATE_SECRET: TEST_SECRET },
+      { DATABASE_URL: primary.databaseUrl, KEYGATE_SECRET: TEST_SECRET },
       primary.folder,
     );
     try {
@@ -213,7 +213,7 @@ describe('another process on the same SQLite file', () => {
   });
 
   test('the library verifies in-process, exact after a rotate made by the server', async () => {
-    const verifier = await createKeyVerifier({ databaseUrl: `sqlite:${join(primary.folder, 'keygate.db')}` });
+    const verifier = await createKeyVerifier({ databaseUrl: primary.databaseUrl });
     try {
       const { userToken, keyId, apiKey } = await newKey(primary, 'library');
       const verified = await verifier.verify(apiKey);
@@ -234,10 +234,11 @@ describe('a new database opened by several verifiers at once', () => {
   test('is migrated once, and every verifier opens it', async () => {
     const folder = temporaryFolder();
     try {
-      const databaseUrl = `sqlite:${join(folder, 'fresh.db')}`;
-      const verifiers = await Promise.all(Array.from({ length: 4 }, () => createKeyVerifier({ databaseUrl })));
+      const database = await freshDatabase(folder);
+      const verifiers = await Promise.all(Array.from({ length: 4 }, () => createKeyVerifier({ databaseUrl: database.url })));
       for (const verifier of verifiers) assert.deepEqual(await verifier.verify('x'), { valid: false, reason: 'malformed' });
       await Promise.all(verifiers.map((verifier) => verifier.close()));
+      await database.drop();
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
@@ -268,21 +269,17 @@ describe('last_used', () => {
   test('is flushed on shutdown', async () => {
     const server = await startKeygate({ KEYGATE_LAST_USED_FLUSH_MS: '3600000' });
     const { keyId, apiKey } = await newKey(server);
-    const databaseFile = join(server.folder, 'keygate.db');
-    const lastUsed = () => {
-      const sqlite = new SqliteDatabase(databaseFile, { readonly: true });
-      try {
-        return (sqlite.prepare('SELECT last_used_at FROM api_keys WHERE key_id = ?').get(keyId) as { last_used_at: string | null }).last_used_at;
-      } finally {
-        sqlite.close();
-      }
-    };
+    // Read through a connection of its own: the server's is closed by the shutdown.
+    const reader = await openDatabase(parseDatabaseUrl(server.databaseUrl));
+    const lastUsed = async () =>
+      (await reader.db.selectFrom('api_keys').select('last_used_at').where('key_id', '=', keyId).executeTakeFirstOrThrow()).last_used_at;
     try {
       assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
-      assert.equal(lastUsed(), null, 'nothing is written before the interval');
+      assert.equal(await lastUsed(), null, 'nothing is written before the interval');
       await server.keygate.close(); // what a clean shutdown does after the HTTP server stops
-      assert.ok(lastUsed(), 'the pending time was written at shutdown');
+      assert.ok(await lastUsed(), 'the pending time was written at shutdown');
     } finally {
+      await reader.db.destroy();
       await server.close();
     }
   });
@@ -360,7 +357,7 @@ describe('glue for other servers', () => {
 
   test('keygateFastify admits valid keys and answers others like keygate does', async () => {
     const { keyId, apiKey } = await newKey(server);
-    const verifier = await createKeyVerifier({ databaseUrl: `sqlite:${join(server.folder, 'keygate.db')}` });
+    const verifier = await createKeyVerifier({ databaseUrl: server.databaseUrl });
     const app = Fastify();
     app.get('/data', { preHandler: keygateFastify(verifier) }, async (request) => ({ key: request.apiKey?.keyId }));
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -379,7 +376,7 @@ describe('glue for other servers', () => {
 
   test('keygateExpress admits valid keys and answers others like keygate does', async () => {
     const { keyId, apiKey } = await newKey(server);
-    const verifier = await createKeyVerifier({ databaseUrl: `sqlite:${join(server.folder, 'keygate.db')}` });
+    const verifier = await createKeyVerifier({ databaseUrl: server.databaseUrl });
     const app = express();
     app.get('/data', keygateExpress(verifier), (request, response) => {
       response.json({ key: (request as { apiKey?: { keyId: string } }).apiKey?.keyId });

@@ -2,6 +2,7 @@ import { InvalidInput, LimitReached, NotFound } from '../errors.js';
 import type { ApiKeyMetadata, ApiKeyRepository } from '../store/api-keys-repository.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
+import { hasControlCharacters } from '../text.js';
 
 export interface KeyRules {
   maxKeysPerUser: number;
@@ -11,8 +12,6 @@ export interface KeyRules {
 
 export const NAME_MAX_LENGTH = 100;
 const DAY_MS = 24 * 60 * 60 * 1000;
-// C0 and C1 control characters: they hide in terminals and break log lines.
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
 export interface ApiKeyView {
   keyId: string;
@@ -73,6 +72,7 @@ export class ApiKeyService {
 
   /** A new secret under the same key_id; name, created and expires_at are kept, the old key dies. */
   async rotate(userId: string, keyId: string): Promise<IssuedKey> {
+    if (!this.format.isKeyId(keyId)) throw new NotFound('API key not found');
     const apiKey = this.format.issue(keyId);
     const updated = await this.repository.replaceHash(userId, keyId, await this.hasher.hash(apiKey));
     if (!updated) throw new NotFound('API key not found');
@@ -81,7 +81,7 @@ export class ApiKeyService {
 
   /** Deletes the key. A key that is unknown or someone else's is left alone, and nothing says which. */
   async revoke(userId: string, keyId: string): Promise<void> {
-    await this.repository.delete(userId, keyId);
+    if (this.format.isKeyId(keyId)) await this.repository.delete(userId, keyId);
   }
 
   private validName(raw: unknown): string {
@@ -92,7 +92,7 @@ export class ApiKeyService {
     if (length > NAME_MAX_LENGTH) {
       throw new InvalidInput('name', `Name should have at most ${NAME_MAX_LENGTH} characters`, 'string_too_long');
     }
-    if (CONTROL_CHARACTERS.test(name)) {
+    if (hasControlCharacters(name)) {
       throw new InvalidInput('name', 'Name must not contain control characters', 'string_pattern_mismatch');
     }
     return name;

@@ -18,7 +18,7 @@ const BODY_PATTERN = new RegExp(
   `^([0-9A-Za-z]{${KEY_ID_LENGTH}})_[0-9A-Za-z]{${SECRET_LENGTH}}([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`,
 );
 
-export const KEY_ID_PATTERN = `^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`;
+const KEY_ID = new RegExp(`^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`);
 
 /** Uniform random base62 text: bytes of 248 or more are dropped so that no character is favoured. */
 function randomBase62(length: number): string {
@@ -46,6 +46,11 @@ export class KeyFormat {
 
   newKeyId(): string {
     return randomBase62(KEY_ID_LENGTH);
+  }
+
+  /** Whether `text` could be a key_id at all; anything else names no key, without a lookup. */
+  isKeyId(text: string): boolean {
+    return KEY_ID.test(text);
   }
 
   /** A fresh key for `keyId`, with a new secret. */

@@ -94,17 +94,21 @@ export class KeyVerifier {
     const tag = createHmac('sha256', this.tagKey).update(presented).digest('base64');
     const stamp = this.repository.changes.current();
     const entry = this.warm.get(tag);
-    const fresh = entry !== undefined && stamp !== undefined && entry.stamp === stamp;
-    this.observer.warmCache(fresh);
-    if (fresh) return this.accept(entry);
+    if (entry !== undefined && stamp !== undefined && entry.stamp === stamp) {
+      this.observer.warmCache(true);
+      return this.accept(entry);
+    }
 
     const row = await this.repository.findForVerification(keyId);
+    // A hit: the warm entry settles it, whether or not the row had to be read to be sure.
+    const warmHit = row !== undefined && entry?.keyHash === row.key_hash;
+    this.observer.warmCache(warmHit);
     if (row === undefined) {
       this.warm.delete(tag);
       return refuse('unknown');
     }
     let matches: boolean;
-    if (entry?.keyHash === row.key_hash) matches = true;
+    if (warmHit) matches = true;
     else if (this.failed.get(tag) === row.key_hash) matches = false;
     else {
       const compared = await this.compare(tag, keyId, presented, row.key_hash);

@@ -1,8 +1,9 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
-import { ConfigError, type DatabaseLocation } from '../config.js';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DatabaseLocation } from '../config.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -17,19 +18,33 @@ export interface Store {
   readonly externalChanges: (() => number) | undefined;
 }
 
+const POSTGRES_POOL_SIZE = 10;
+
 /** Opens the database named by the config and brings its schema up to date. */
-export async function openDatabase(location: DatabaseLocation): Promise<Store> {
-  if (location.kind === 'postgres') {
-    throw new ConfigError('PostgreSQL is not supported yet: use DATABASE_URL=sqlite:<file>');
-  }
-  const sqlite = openSqliteFile(location.path);
+export function openDatabase(location: DatabaseLocation): Promise<Store> {
+  return location.kind === 'postgres' ? openPostgres(location.url) : openSqlite(location.path);
+}
+
+/**
+ * PostgreSQL, for several instances. Kysely's PostgreSQL adapter holds an advisory lock while
+ * it migrates, so instances starting together apply each migration once. Other instances'
+ * commits cannot be seen without a query, so every verification reads its row (by primary key).
+ */
+async function openPostgres(url: string): Promise<Store> {
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE }) }),
+  });
+  await closedOnFailure(db, async () => {
+    const { error } = await migratorFor(db, { transactional: true }).migrateToLatest();
+    if (error) throw error;
+  });
+  return { db, externalChanges: undefined };
+}
+
+async function openSqlite(path: string): Promise<Store> {
+  const sqlite = openSqliteFile(path);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  try {
-    await migrateSqlite(db, sqlite);
-  } catch (error) {
-    await db.destroy();
-    throw error;
-  }
+  await closedOnFailure(db, () => migrateSqlite(db, sqlite));
   // SQLite bumps data_version for every commit by another connection, and only then.
   const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
   return { db, externalChanges: () => dataVersion.get() as number };
@@ -71,14 +86,31 @@ function migrateSqlite(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<
 async function migrateSqliteLocked(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<void> {
   sqlite.exec('BEGIN IMMEDIATE');
   try {
-    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, disableTransactions: true });
-    const { error } = await migrator.migrateToLatest();
+    const { error } = await migratorFor(db, { transactional: false }).migrateToLatest();
     if (error) throw error;
     sqlite.exec('COMMIT');
   } catch (error) {
     sqlite.exec('ROLLBACK');
     throw error;
   }
+}
+
+async function closedOnFailure(db: KeygateDb, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}
+
+/** transactional: false where the caller already holds a transaction around the migration. */
+function migratorFor(db: KeygateDb, options: { transactional: boolean }): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    disableTransactions: !options.transactional,
+  });
 }
 
 export async function pingDatabase(db: KeygateDb): Promise<void> {

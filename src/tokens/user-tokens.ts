@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { OidcConfig } from '../config.js';
 import { Forbidden, Unauthenticated, Unavailable } from '../errors.js';
+import { hasControlCharacters } from '../text.js';
 
 // Who is calling the management endpoints: the `sub` of a JWT, either signed by keygate's
 // own secret (local mode, HS256) or by an OpenID Connect provider (asymmetric keys only).
@@ -74,8 +75,8 @@ export function createUserTokenVerifier(options: {
         throw translateJoseError(error);
       }
       const userId = payload.sub;
-      if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
-        throw new Unauthenticated(`Token must carry a "sub" claim of 1 to ${MAX_USER_ID_LENGTH} characters`);
+      if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || hasControlCharacters(userId)) {
+        throw new Unauthenticated(`Token must carry a "sub" claim of 1 to ${MAX_USER_ID_LENGTH} printable characters`);
       }
       const scopes = scopesOf(payload);
       if (requiredScope !== undefined && !scopes.has(requiredScope)) {

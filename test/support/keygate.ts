@@ -7,9 +7,28 @@ import { openKeygate, type Keygate } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/server.js';
 import { mintLocalUserToken } from '../../src/tokens/user-tokens.js';
+import { createDatabase } from './postgres.js';
 
-// Test harness: a real keygate on a real SQLite file in a fresh temporary folder, listening
-// on a real loopback socket. Tests talk to it over HTTP with fetch.
+// Test harness: a real keygate on a real database, listening on a real loopback socket. Tests
+// talk to it over HTTP with fetch. The database is a SQLite file in a fresh temporary folder,
+// or, in `npm test`'s PostgreSQL pass (KEYGATE_TEST_POSTGRES_URL set by with-postgres.ts), a
+// fresh database on the throwaway cluster.
+
+const POSTGRES_ADMIN_URL = process.env.KEYGATE_TEST_POSTGRES_URL;
+export const onPostgres = POSTGRES_ADMIN_URL !== undefined;
+/** A skip reason for tests about SQLite's files, in the PostgreSQL pass. */
+export const sqliteOnly: string | false = onPostgres ? 'about SQLite files: covered by the SQLite pass' : false;
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A new, empty database of the pass's kind; `folder` holds it on SQLite. */
+export async function freshDatabase(folder: string): Promise<TestDatabase> {
+  if (POSTGRES_ADMIN_URL !== undefined) return createDatabase(POSTGRES_ADMIN_URL);
+  return { url: `sqlite:${join(folder, 'keygate.db')}`, drop: async () => {} };
+}
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
 
@@ -19,6 +38,8 @@ export function temporaryFolder(): string {
 
 export interface RunningKeygate {
   baseUrl: string;
+  /** The DATABASE_URL this keygate runs on: other processes may open it too. */
+  databaseUrl: string;
   folder: string;
   keygate: Keygate;
   /** A local bearer token for `userId`, signed with the server's secret. */
@@ -28,8 +49,9 @@ export interface RunningKeygate {
 
 export async function startKeygate(env: Record<string, string> = {}): Promise<RunningKeygate> {
   const folder = temporaryFolder();
+  const database = await freshDatabase(folder);
   const config = loadConfig({
-    DATABASE_URL: `sqlite:${join(folder, 'keygate.db')}`,
+    DATABASE_URL: database.url,
     KEYGATE_SECRET: TEST_SECRET,
     KEYGATE_LOG_LEVEL: 'silent',
     ...env,
@@ -41,15 +63,27 @@ export async function startKeygate(env: Record<string, string> = {}): Promise<Ru
   if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
   return {
     baseUrl: `http://127.0.0.1:${address.port}`,
+    databaseUrl: database.url,
     folder,
     keygate,
     tokenFor: (userId, scopes) => mintLocalUserToken(keygate.userTokenSecret, { userId, ttl: '1h', scopes }),
     async close() {
       await server.close();
       await keygate.close();
+      await database.drop();
       rmSync(folder, { recursive: true, force: true });
     },
   };
+}
+
+/** A user token signed with the secret kept in that database, as `keygate token` mints it. */
+export async function tokenFromDatabase(databaseUrl: string, userId: string): Promise<string> {
+  const keygate = await openKeygate(loadConfig({ DATABASE_URL: databaseUrl, KEYGATE_LOG_LEVEL: 'silent' }));
+  try {
+    return await mintLocalUserToken(keygate.userTokenSecret, { userId, ttl: '1h' });
+  } finally {
+    await keygate.close();
+  }
 }
 
 export interface JsonResponse {
