@@ -1,0 +1,95 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CpuAnswer, LoadJob, LoadResult, ServerReady, ToServer } from './protocol.js';
+
+// Every process the bench starts goes through here, so that all of them can be ended (each by
+// its own pid) when the bench finishes, fails or is interrupted.
+
+const here = dirname(fileURLToPath(import.meta.url));
+const live = new Set<ChildProcess>();
+
+export function killAllChildren(): void {
+  for (const child of live) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  live.clear();
+}
+
+function start(script: string, env: NodeJS.ProcessEnv, execArgv: string[] = []): ChildProcess {
+  const child = fork(join(here, script), [], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+/** The first message of `type` from `child`, or a rejection when it exits or `ms` pass first. */
+function expectMessage<T extends { type: string }>(child: ChildProcess, type: T['type'], ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+    const onMessage = (message: { type?: string }) => {
+      if (message?.type === type) finish(undefined, message as T);
+    };
+    const onExit = (code: number | null, signal: string | null) =>
+      finish(new Error(`${what}: exited (${signal ?? `status ${code}`}) before answering`));
+    const finish = (error: Error | undefined, value?: T) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (error) {
+        child.kill('SIGKILL');
+        reject(error);
+      } else resolve(value as T);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+export interface ServerChild {
+  port: number;
+  baseUrl: string;
+  keys: string[];
+  setupMs: number;
+  /** The server's CPU time so far, microseconds. */
+  cpuMicros(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startServer(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  options: { execArgv?: string[]; startTimeoutMs: number },
+): Promise<ServerChild> {
+  const child = start(script, env, options.execArgv);
+  const ready = await expectMessage<ServerReady>(child, 'ready', options.startTimeoutMs, script);
+  return {
+    port: ready.port,
+    baseUrl: `http://127.0.0.1:${ready.port}`,
+    keys: ready.keys,
+    setupMs: ready.setupMs,
+    async cpuMicros() {
+      const answer = expectMessage<CpuAnswer>(child, 'cpu', 5000, `${script} cpu`);
+      child.send({ type: 'cpu' } satisfies ToServer);
+      return (await answer).micros;
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.send({ type: 'stop' } satisfies ToServer);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs one load job in a fresh bench/load.js process and returns what it measured. */
+export async function runLoad(job: LoadJob): Promise<LoadResult> {
+  const child = start('load.js', process.env);
+  // Bounded: the run itself, plus time for a slow last request and for the process to start.
+  const boundMs = ((job.durationSeconds ?? 0) + job.timeoutSeconds + 30) * 1000 + (job.amount ?? 0) * 50;
+  const result = expectMessage<LoadResult>(child, 'result', boundMs, 'load generator');
+  child.send(job);
+  return result;
+}

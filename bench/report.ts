@@ -1,0 +1,81 @@
+import type { Measurement } from './measure.js';
+
+// Plain-text and Markdown rendering of one bench run. Reports only: nothing here fails a run.
+
+export interface Row {
+  label: string;
+  result: Measurement;
+  note: string;
+}
+
+export interface Check {
+  name: string;
+  value: string;
+  target: string;
+  pass: boolean;
+}
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+export const formatRps = (value: number): string => (Number.isFinite(value) ? integer.format(value) : 'n/a');
+export const formatMs = (value: number): string =>
+  !Number.isFinite(value) ? 'n/a' : value < 9.995 ? value.toFixed(2) : value < 99.95 ? value.toFixed(1) : value.toFixed(0);
+const percent = (share: number): string => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a');
+
+function problems(result: Measurement): string {
+  const parts = Object.entries(result.otherStatuses).map(([status, count]) => `${count}× HTTP ${status}`);
+  if (result.errors > 0) parts.push(`${result.errors} errors (${result.timeouts} timeouts)`);
+  return parts.length > 0 ? `!! ${parts.join(', ')}` : '';
+}
+
+function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+export function resultsTable(rows: Row[]): string {
+  return table(
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'responses', 'req/s by round', 'srv µs/req', 'CPU srv/load/other', 'notes'],
+    rows.map((row) => [
+      row.label,
+      formatRps(row.result.requestsPerSecond),
+      formatMs(row.result.p50),
+      formatMs(row.result.p99),
+      formatMs(row.result.max),
+      integer.format(row.result.ok),
+      row.result.roundRps.length > 1 ? row.result.roundRps.map(formatRps).join(' ') : '',
+      formatRps(row.result.serverMicrosPerRequest),
+      [row.result.serverCpu, row.result.loadCpu, row.result.otherCpu].map(percent).join(' / '),
+      [row.note, problems(row.result)].filter(Boolean).join('; '),
+    ]),
+    new Set([1, 2, 3, 4, 5, 6, 7, 8]),
+  );
+}
+
+export function checksTable(checks: Check[]): string {
+  return table(
+    ['check', 'value', 'target', 'verdict'],
+    checks.map((check) => [check.name, check.value, check.target, check.pass ? 'PASS' : 'MISS']),
+    new Set([1]),
+  );
+}
+
+export function markdown(rows: Row[], checks: Check[], environment: string): string {
+  const lines = [
+    `Measured on ${environment}.`,
+    '',
+    '| scenario | req/s | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|',
+    ...rows.map((row) => `| ${row.label} | ${formatRps(row.result.requestsPerSecond)} | ${formatMs(row.result.p50)} | ${formatMs(row.result.p99)} |`),
+    '',
+    '| check | value | target | |',
+    '|---|---:|---|---|',
+    ...checks.map((check) => `| ${check.name} | ${check.value} | ${check.target} | ${check.pass ? 'PASS' : 'MISS'} |`),
+  ];
+  return lines.join('\n');
+}
