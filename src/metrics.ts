@@ -6,7 +6,20 @@ import type { VerificationResult, VerifierObserver } from './keys/verifier.js';
 export interface Metrics {
   registry: Registry;
   verifier: VerifierObserver;
+  rateLimits: RateLimitObserver;
 }
+
+/** The rate limits keygate enforces, as /metrics labels them. */
+export type RateLimitName = 'manage_user' | 'verify_key' | 'verify_ip';
+
+export interface RateLimitObserver {
+  /** A request was refused with 429 by this limit. */
+  refused(limit: RateLimitName): void;
+  /** The limit store (Redis) failed to answer: the request went through unlimited. */
+  storeFailed(): void;
+}
+
+const RATE_LIMITS: RateLimitName[] = ['manage_user', 'verify_key', 'verify_ip'];
 
 const RESULTS: VerificationResult[] = ['valid', 'malformed', 'unknown', 'expired', 'throttled', 'overloaded'];
 
@@ -21,7 +34,7 @@ export function createMetrics(): Metrics {
   });
   const cache = new Counter({
     name: 'keygate_verify_cache_total',
-    help: 'Warm-cache lookups by outcome: a hit needs neither a database read nor bcrypt',
+    help: 'Verifications of well-formed keys by warm-cache outcome: a hit needs no bcrypt (and on SQLite no database read)',
     labelNames: ['outcome'],
     registers: [registry],
   });
@@ -38,8 +51,22 @@ export function createMetrics(): Metrics {
   });
   // Label children resolved once: the hot path does no label lookups.
   const byResult = new Map(RESULTS.map((result) => [result, verifications.labels(result)]));
+  const limited = new Counter({
+    name: 'keygate_rate_limited_total',
+    help: 'Requests refused with 429 by a rate limit, by limit',
+    labelNames: ['limit'],
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: 'keygate_rate_limit_store_errors_total',
+    help: 'Rate-limit checks the store (Redis) could not answer; those requests were let through (fail open)',
+    registers: [registry],
+  });
   const hits = cache.labels('hit');
   const misses = cache.labels('miss');
+  const byLimit = new Map(RATE_LIMITS.map((limit) => [limit, limited.labels(limit)]));
+  // Present from the start (at 0), so that a dashboard sees the series before the first refusal.
+  for (const limit of RATE_LIMITS) byLimit.get(limit)?.inc(0);
   return {
     registry,
     verifier: {
@@ -52,6 +79,14 @@ export function createMetrics(): Metrics {
       },
       bcryptCompared() {
         compares.inc();
+      },
+    },
+    rateLimits: {
+      refused(limit) {
+        byLimit.get(limit)?.inc();
+      },
+      storeFailed() {
+        storeErrors.inc();
       },
     },
   };

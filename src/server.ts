@@ -7,6 +7,7 @@ import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { verifyRoutes } from './http/verify-routes.js';
 import { installErrorHandling } from './http/errors.js';
 import { acceptEmptyJsonBodies } from './http/json-body.js';
+import { installRateLimits } from './http/rate-limits.js';
 import { BEARER_SCHEME, registerContractSchemas } from './http/schemas.js';
 import { pingDatabase } from './store/database.js';
 
@@ -90,7 +91,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     reply.type(keygate.metrics.registry.contentType);
     return keygate.metrics.registry.metrics();
   });
-  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange));
-  await app.register(verifyRoutes(keygate.verifier, keygate.exchange));
+  const rateLimits = await installRateLimits(app, config, keygate.metrics.rateLimits);
+  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
+  await app.register(verifyRoutes(keygate.verifier, keygate.exchange, rateLimits.verify));
   return app;
 }

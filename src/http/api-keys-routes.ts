@@ -3,6 +3,7 @@ import type { ApiKeyService, ApiKeyView, CreateKeyInput } from '../keys/api-key-
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { requireBearerUser } from './authenticate.js';
+import type { RateLimitHook } from './rate-limits.js';
 import {
   BEARER_SCHEME,
   contractResponses,
@@ -30,10 +31,17 @@ interface CreateBody {
   expires_days?: unknown;
 }
 
-export function apiKeyRoutes(service: ApiKeyService, users: UserTokenVerifier, exchange: ExchangeTokens) {
+export function apiKeyRoutes(
+  service: ApiKeyService,
+  users: UserTokenVerifier,
+  exchange: ExchangeTokens,
+  rateLimit?: RateLimitHook,
+) {
   return async (app: FastifyInstance): Promise<void> => {
     app.decorateRequest('caller', null as never);
     app.addHook('onRequest', requireBearerUser(users, exchange));
+    // Per user, so after the bearer hook; still before the body is read.
+    if (rateLimit !== undefined) app.addHook('onRequest', rateLimit);
 
     app.post<{ Body: CreateBody | { request: CreateBody } }>(
       '/api/v1/api-keys/',

@@ -3,6 +3,7 @@ import { BadRequest } from '../errors.js';
 import { refusalError, type KeyVerifier, type VerifiedKey } from '../keys/verifier.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
+import type { RateLimitHook } from './rate-limits.js';
 import { BEARER_SCHEME } from './schemas.js';
 
 // Verification over HTTP, for gateways and backends that ask keygate about each request.
@@ -20,13 +21,16 @@ const verifiedRequired = ['valid', 'user_id', 'key_id', 'name', 'expires_at'];
 const errorAnswers = {
   400: { description: 'No API key in the request', $ref: 'ErrorResponse#' },
   401: { description: 'The key is malformed, unknown, expired, revoked or rotated away (one detail for all)', $ref: 'ErrorResponse#' },
-  429: { description: 'Too many verifications of this key at once', $ref: 'ErrorResponse#' },
+  429: {
+    description: 'Rate limit exceeded (per key or per client address, with Retry-After), or too many verifications of this key at once',
+    $ref: 'ErrorResponse#',
+  },
   503: { description: 'Too many verifications at once', $ref: 'ErrorResponse#' },
 };
 
 const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
 
-export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens) {
+export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
   async function verifiedKey(request: FastifyRequest): Promise<VerifiedKey> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
@@ -47,6 +51,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens) {
     app.post(
       '/api/v1/api-keys/verify',
       {
+        onRequest: rateLimit,
         schema: {
           operationId: 'verify_api_key',
           summary: 'Verify Api Key',
@@ -65,6 +70,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens) {
     app.post(
       '/api/v1/api-keys/validate',
       {
+        onRequest: rateLimit,
         schema: {
           operationId: 'validate_api_key',
           summary: 'Validate Api Key',
