@@ -25,6 +25,8 @@ export interface VerifierConfig {
 export interface Config extends VerifierConfig {
   host: string;
   port: number;
+  /** Fastify's trustProxy: whom to believe about the client address in X-Forwarded-For. */
+  trustProxy: boolean | string;
   logLevel: string;
   /** HS256 secret for local user tokens; when absent one is generated and kept in the database. */
   secret: string | undefined;
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...loadVerifierConfig(env),
     host: read('HOST') ?? '127.0.0.1',
     port: integer('PORT', 8080, 0, 65535),
+    trustProxy: readTrustProxy(read('KEYGATE_TRUST_PROXY')),
     logLevel: read('KEYGATE_LOG_LEVEL') ?? 'info',
     secret,
     oidc: readOidc(read),
@@ -131,6 +134,12 @@ export function loadConfig(env: Env = process.env): Config {
       privateJwk: read('KEYGATE_EXCHANGE_PRIVATE_JWK'),
     },
   };
+}
+
+/** unset or false: the socket's address; true: any proxy; else proxy addresses or CIDRs, comma-separated. */
+function readTrustProxy(raw: string | undefined): boolean | string {
+  if (raw === undefined || raw === 'false') return false;
+  return raw === 'true' ? true : raw;
 }
 
 function readOidc(read: (name: string) => string | undefined): OidcConfig | undefined {

@@ -47,6 +47,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    // Behind a load balancer, rate limits per client address need the address it forwards.
+    trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
     // allErrors: report every bad field at once, as FastAPI does; no type coercion: "365" is not a number.
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },

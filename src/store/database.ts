@@ -31,9 +31,11 @@ export function openDatabase(location: DatabaseLocation): Promise<Store> {
  * commits cannot be seen without a query, so every verification reads its row (by primary key).
  */
 async function openPostgres(url: string): Promise<Store> {
-  const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE }) }),
-  });
+  const pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE });
+  // An idle connection that the server drops (a restart, a failover) must not crash keygate:
+  // the pool discards it, and the next query opens a new one.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await closedOnFailure(db, async () => {
     const { error } = await migratorFor(db, { transactional: true }).migrateToLatest();
     if (error) throw error;

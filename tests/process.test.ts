@@ -80,7 +80,7 @@ describe('a server started on the defaults', { skip: sqliteOnly }, () => {
       const response = await call(server.baseUrl, 'GET', '/api/v1/api-keys/', { token });
       assert.equal(response.status, 500);
       assert.deepEqual(response.body, { detail: 'Internal server error' });
-      assert.match(server.output(), /no such table: api_keys/);
+      assert.match(await server.waitForOutput(/no such table: api_keys/), /no such table: api_keys/);
     } finally {
       sabotage.exec('ALTER TABLE api_keys_elsewhere RENAME TO api_keys');
       sabotage.close();
@@ -90,7 +90,7 @@ describe('a server started on the defaults', { skip: sqliteOnly }, () => {
 
   test('logs requests without keys, tokens or secrets', async () => {
     await call(server.baseUrl, 'GET', '/api/v1/api-keys/', { token: `${token}x` });
-    const log = server.output();
+    const log = await server.waitForOutput(/"statusCode":401/);
     assert.match(log, /"url":"\/api\/v1\/api-keys\/"/, 'requests are logged');
     for (const key of issuedKeys) assert.ok(!log.includes(key) && !log.includes(key.slice(-49)));
     assert.ok(!log.includes(token.split('.')[2]!), 'no token signature in the log');

@@ -120,6 +120,8 @@ export interface KeygateProcess {
   child: ChildProcess;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
+  /** Waits (at most 10 s) until the output matches: a log line may arrive after the answer. */
+  waitForOutput(pattern: RegExp): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -160,6 +162,12 @@ export async function spawnKeygate(env: Record<string, string>, cwd: string): Pr
     baseUrl,
     child,
     output: () => output,
+    async waitForOutput(pattern) {
+      for (let attempt = 0; attempt < 200 && !pattern.test(output); attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return output;
+    },
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

@@ -10,16 +10,18 @@ import {
   type KeygateProcess,
   type TestDatabase,
 } from './support/keygate.js';
+import { redisSkip, startRedis, type RunningRedis } from './support/redis.js';
 
-// Two keygate processes behind an imaginary load balancer, on one database: on PostgreSQL in
-// the PostgreSQL pass, on one SQLite file in the other. Neither is given a secret: the user
-// token secret and the exchange signing key come from the database they share.
+// Two keygate processes behind an imaginary load balancer, on one database (PostgreSQL in the
+// PostgreSQL pass, one SQLite file in the other) and one real Redis. Neither is given a secret:
+// the user-token secret and the exchange signing key come from the database they share.
 
 const INVALID = { detail: 'Invalid API key' };
 
-describe('two instances on one database', () => {
+describe('two instances on one database and one Redis', { skip: redisSkip }, () => {
   let folder: string;
   let database: TestDatabase;
+  let redis: RunningRedis;
   let a: KeygateProcess;
   let b: KeygateProcess;
   let token: string;
@@ -27,13 +29,21 @@ describe('two instances on one database', () => {
   before(async () => {
     folder = temporaryFolder();
     database = await freshDatabase(folder);
+    redis = await startRedis();
     // Both start at once: migrations and generated secrets must come out the same for both.
-    const env = { DATABASE_URL: database.url, KEYGATE_LAST_USED_FLUSH_MS: '50', KEYGATE_MAX_KEYS_PER_USER: '5' };
+    const env = {
+      DATABASE_URL: database.url,
+      REDIS_URL: redis.url,
+      KEYGATE_LAST_USED_FLUSH_MS: '50',
+      KEYGATE_MAX_KEYS_PER_USER: '5',
+      KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '40',
+    };
     [a, b] = await Promise.all([spawnKeygate(env, folder), spawnKeygate(env, folder)]);
     token = await tokenFromDatabase(database.url, 'alice');
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.close();
     await database?.drop();
     if (folder) rmSync(folder, { recursive: true, force: true });
   });
@@ -96,5 +106,17 @@ describe('two instances on one database', () => {
     for (const instance of [a, b]) {
       assert.equal((await call(instance.baseUrl, 'GET', '/api/v1/api-keys/', { token: burstToken })).body.length, 5);
     }
+  });
+
+  test('share one rate-limit count per user through Redis', async () => {
+    const user = await tokenFromDatabase(database.url, 'limited-user');
+    const statuses: number[] = [];
+    for (let i = 0; i < 42; i++) {
+      statuses.push((await call((i % 2 === 0 ? a : b).baseUrl, 'GET', '/api/v1/api-keys/', { token: user })).status);
+    }
+    // 40 a minute for the user, counted across both instances: the 41st and 42nd are refused,
+    // one by each instance.
+    assert.deepEqual(statuses.slice(0, 40), Array(40).fill(200));
+    assert.deepEqual(statuses.slice(40), [429, 429]);
   });
 });
