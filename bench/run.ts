@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createDatabase, postgresBinaries, startPostgres } from '../tests/support/postgres.js';
 import { killAllChildren, runLoad, startServer, type ServerChild } from './children.js';
 import { fillSynthetic, type FillReport } from './fill.js';
 import { measureSlice, summarize, type Measurement, type Slice } from './measure.js';
@@ -51,14 +52,14 @@ function cleanUp(): void {
 }
 
 /** The environment of a keygate child: ours alone, whatever KEYGATE_* the caller's shell holds. */
-function keygateEnv(databasePath: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function keygateEnv(databaseUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!/^(KEYGATE_|DATABASE_URL$|REDIS_URL$|HOST$|PORT$)/.test(name)) env[name] = value;
   }
   return {
     ...env,
-    DATABASE_URL: `sqlite:${databasePath}`,
+    DATABASE_URL: databaseUrl,
     KEYGATE_LOG_LEVEL: 'silent',
     KEYGATE_SECRET: 'bench-secret-that-is-at-least-32-bytes-long',
     KEYGATE_BCRYPT_COST: String(BCRYPT_COST),
@@ -119,8 +120,8 @@ interface Scenario {
 }
 
 async function bench(): Promise<Run> {
-  const startKeygate = (name: string, databasePath: string, realKeys: number) =>
-    startServer('server-keygate.js', keygateEnv(databasePath, { BENCH_REAL_KEYS: String(realKeys) }), {
+  const startKeygate = (name: string, databaseUrl: string, realKeys: number) =>
+    startServer('server-keygate.js', keygateEnv(databaseUrl, { BENCH_REAL_KEYS: String(realKeys) }), {
       execArgv: execArgvFor(name),
       startTimeoutMs: 120_000,
     });
@@ -143,9 +144,15 @@ async function bench(): Promise<Run> {
   // on all of them alike rather than on whichever ran at that moment.
   progress('starting the bare route, a warm keygate and the two store keygates');
   const bare = await startServer('server-bare.js', process.env, { execArgv: execArgvFor('a-bare'), startTimeoutMs: 30_000 });
-  const warm = await startKeygate('bc-warm', newDatabasePath(), 1);
-  const small = await startKeygate('store-small', storePaths[0] as string, 1);
-  const big = await startKeygate('store-big', storePaths[1] as string, 1);
+  const warm = await startKeygate('bc-warm', `sqlite:${newDatabasePath()}`, 1);
+  const small = await startKeygate('store-small', `sqlite:${storePaths[0]}`, 1);
+  const big = await startKeygate('store-big', `sqlite:${storePaths[1]}`, 1);
+  // The same warm /verify on PostgreSQL (a throwaway cluster from the machine's binaries),
+  // where every verification reads its row: the price of exactness across instances.
+  const postgres = postgresBinaries() === undefined ? undefined : await startPostgres();
+  const postgresDatabase = postgres === undefined ? undefined : await createDatabase(postgres.adminUrl);
+  if (postgres === undefined) progress('PostgreSQL is not installed: its row is left out (apt-get install postgresql)');
+  const onPostgres = postgresDatabase === undefined ? undefined : await startKeygate('pg-warm', postgresDatabase.url, 1);
   const scenario = (label: string, server: ServerChild, path: string, key: string): Scenario => ({
     label,
     server,
@@ -157,7 +164,8 @@ async function bench(): Promise<Run> {
   const c = scenario('(c) warm /validate (key -> JWT)', warm, VALIDATE, firstKey(warm));
   const s = scenario(`warm /verify, ${SMALL_STORE.toLocaleString('en-US')} keys in store`, small, VERIFY, firstKey(small));
   const l = scenario(`warm /verify, ${BIG_STORE.toLocaleString('en-US')} keys in store`, big, VERIFY, firstKey(big));
-  const turns = [a, b, c, s, l];
+  const p = onPostgres === undefined ? undefined : scenario('warm /verify on PostgreSQL', onPostgres, VERIFY, firstKey(onPostgres));
+  const turns = p === undefined ? [a, b, c, s, l] : [a, b, c, s, l, p];
   progress(`warmup: ${WARMUP_S} s each`);
   for (const turn of turns) await runLoad({ ...turn.job, durationSeconds: WARMUP_S });
   for (let round = 0; round < ROUNDS; round++) {
@@ -171,12 +179,15 @@ async function bench(): Promise<Run> {
   const warmCounts = await readVerifierCounts(warm.baseUrl);
   const smallCounts = await readVerifierCounts(small.baseUrl);
   const bigCounts = await readVerifierCounts(big.baseUrl);
-  await Promise.all([bare.stop(), warm.stop(), small.stop(), big.stop()]);
+  const postgresCounts = onPostgres === undefined ? undefined : await readVerifierCounts(onPostgres.baseUrl);
+  await Promise.all([bare.stop(), warm.stop(), small.stop(), big.stop(), onPostgres?.stop()]);
+  await postgresDatabase?.drop();
+  await postgres?.stop();
 
   // (d) a burst of first verifications of distinct keys. The warmup uses one extra key of its
   // own; the burst presents every other key exactly once.
   progress(`(d) cold burst: issuing ${COLD_KEYS + 1} keys with bcrypt cost ${BCRYPT_COST}`);
-  const cold = await startKeygate('d-cold', newDatabasePath(), COLD_KEYS + 1);
+  const cold = await startKeygate('d-cold', `sqlite:${newDatabasePath()}`, COLD_KEYS + 1);
   const [coldWarmupKey, ...coldKeys] = cold.keys;
   if (coldWarmupKey === undefined) throw new Error('the keygate child issued no key');
   progress(`(d) cold burst: ${COLD_KEYS} first verifications (keys issued in ${(cold.setupMs / 1000).toFixed(1)} s)`);
@@ -212,6 +223,10 @@ async function bench(): Promise<Run> {
     { label: s.label, result: ms, note: compares(smallCounts.bcryptCompares) },
     { label: l.label, result: ml, note: compares(bigCounts.bcryptCompares) },
   ];
+  const mp = p === undefined ? undefined : summarize(p.slices);
+  if (p !== undefined && mp !== undefined) {
+    rows.push({ label: p.label, result: mp, note: `${compares(postgresCounts?.bcryptCompares ?? 0)}; one primary-key read per request` });
+  }
 
   // Ratios and targets, all within this one run.
   const bOverA = mb.requestsPerSecond / ma.requestsPerSecond;
@@ -222,7 +237,7 @@ async function bench(): Promise<Run> {
   const byRound = (x: Measurement, y: Measurement) =>
     `rounds ${x.roundRps.map((rps, i) => (rps / (y.roundRps[i] ?? NaN)).toFixed(2)).join(' ')}`;
   const clean = (m: Measurement) => m.errors === 0 && Object.keys(m.otherStatuses).length === 0;
-  const allClean = [ma, mb, mc, ms, ml, e].every(clean);
+  const allClean = [ma, mb, mc, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
   const checks: Check[] = [
     {
       name: 'warm /verify req/s ÷ bare req/s (b/a)',
@@ -260,6 +275,16 @@ async function bench(): Promise<Run> {
       target: 'one per new key',
       pass: coldCompares === distinctPresented && d.keysUsed <= coldKeys.length,
     },
+    ...(mp === undefined
+      ? []
+      : [
+          {
+            name: 'warm /verify on PostgreSQL req/s ÷ bare req/s (reported, no target)',
+            value: `${(mp.requestsPerSecond / ma.requestsPerSecond).toFixed(2)}; ÷ SQLite (b): ${(mp.requestsPerSecond / mb.requestsPerSecond).toFixed(2)}`,
+            target: 'none',
+            pass: true,
+          },
+        ]),
     {
       name: 'every measured response of (a)-(c), (e), stores was 2xx',
       value: allClean ? 'yes' : 'no',
