@@ -1,4 +1,5 @@
 import SqliteDatabase from 'better-sqlite3';
+import { encodeBase62 } from '../src/keys/format.js';
 import { openDatabase } from '../src/store/database.js';
 
 // Synthetic rows straight into api_keys: hashing a million keys with bcrypt would take hours,
@@ -9,20 +10,11 @@ import { openDatabase } from '../src/store/database.js';
 // characters) so the real, random key_id lands among them, and generated in ascending order so
 // that every insert appends to the B-trees: a million rows take seconds.
 
-const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const ROWS_PER_STATEMENT = 500;
 const KEYS_PER_SYNTHETIC_USER = 5;
 // Looks like a bcrypt hash (60 characters, $2b$10$...) and matches no key.
 const DUMMY_HASH = `$2b$10$${'S'.repeat(22)}${'y'.repeat(31)}`;
 
-function base62(value: number, width: number): string {
-  let text = '';
-  for (let i = 0; i < width; i++) {
-    text = ALPHABET[value % 62] + text;
-    value = Math.floor(value / 62);
-  }
-  return text;
-}
 
 export interface FillReport {
   rows: number;
@@ -58,7 +50,7 @@ export async function fillSynthetic(path: string, rows: number): Promise<FillRep
         const values: string[] = [];
         for (let i = first; i < first + n; i++) {
           values.push(
-            base62(Math.floor(i * spread), 4) + base62(i, 8),
+            encodeBase62(Math.floor(i * spread), 4) + encodeBase62(i, 8),
             `synthetic-user-${String(Math.floor(i / KEYS_PER_SYNTHETIC_USER)).padStart(7, '0')}`,
             `synthetic key ${i}`,
             DUMMY_HASH,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { addressKey, MemoryCounters } from '../src/http/rate-limits.js';
 import { KeyFormat } from '../src/keys/format.js';
-import { call, startKeygate, type JsonResponse, type RunningKeygate } from './support/keygate.js';
+import { call, metric, startKeygate, type JsonResponse, type RunningKeygate } from './support/keygate.js';
 import { redisSkip, startRedis, type RunningRedis } from './support/redis.js';
 
 // Rate limits over real HTTP: per user on the management endpoints, per presented key_id and per
@@ -57,14 +57,7 @@ function assertNoLimitFields(response: JsonResponse): void {
   }
 }
 
-async function metric(server: RunningKeygate, name: string): Promise<number> {
-  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  assert.ok(line, `metric ${name} is exposed`);
-  return Number(line.split(' ')[1]);
-}
-
-const storeErrors = (server: RunningKeygate) => metric(server, 'keygate_rate_limit_store_errors_total');
+const storeErrors = (server: RunningKeygate) => metric(server.baseUrl, 'keygate_rate_limit_store_errors_total');
 
 describe('management endpoints, per user, in memory', () => {
   let server: RunningKeygate;
@@ -114,10 +107,10 @@ describe('management endpoints, per user, in memory', () => {
   });
 
   test('refusals are counted in /metrics by limit', async () => {
-    const before = await metric(server, 'keygate_rate_limited_total{limit="manage_user"}');
+    const before = await metric(server.baseUrl, 'keygate_rate_limited_total{limit="manage_user"}');
     const token = await server.tokenFor(newUserId());
     for (let i = 0; i < 5; i++) await list(server, token);
-    assert.equal(await metric(server, 'keygate_rate_limited_total{limit="manage_user"}'), before + 2);
+    assert.equal(await metric(server.baseUrl, 'keygate_rate_limited_total{limit="manage_user"}'), before + 2);
   });
 });
 

@@ -10,7 +10,7 @@ import { createKeyVerifier, keygateExpress, keygateFastify } from '../src/index.
 import { parseDatabaseUrl } from '../src/config.js';
 import { KeyFormat } from '../src/keys/format.js';
 import { openDatabase } from '../src/store/database.js';
-import { call, freshDatabase, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
+import { call, freshDatabase, metric, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
 
 const VERIFIED_FIELDS = ['expires_at', 'key_id', 'name', 'user_id', 'valid'];
 const INVALID = { detail: 'Invalid API key' };
@@ -26,13 +26,6 @@ async function newKey(server: RunningKeygate, name = 'a key'): Promise<{ userTok
 
 const verify = (baseUrl: string, apiKey: string) =>
   call(baseUrl, 'POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': apiKey } });
-
-async function metric(baseUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  assert.ok(line, `metric ${name} is exposed`);
-  return Number(line.split(' ')[1]);
-}
 
 const bcryptCompares = (baseUrl: string) => metric(baseUrl, 'keygate_bcrypt_compares_total');
 

@@ -31,14 +31,18 @@ function randomBase62(length: number): string {
   return text;
 }
 
-function checksumOf(text: string): string {
-  let value = crc32(text);
+/** `value` in base62, left-padded with zeros to `width` characters. */
+export function encodeBase62(value: number, width: number): string {
   let encoded = '';
-  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+  for (let i = 0; i < width; i++) {
     encoded = ALPHABET[value % 62] + encoded;
     value = Math.floor(value / 62);
   }
   return encoded;
+}
+
+function checksumOf(text: string): string {
+  return encodeBase62(crc32(text), CHECKSUM_LENGTH);
 }
 
 export class KeyFormat {

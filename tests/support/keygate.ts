@@ -86,6 +86,14 @@ export async function tokenFromDatabase(databaseUrl: string, userId: string): Pr
   }
 }
 
+/** The value of one series in a keygate's /metrics, e.g. `keygate_bcrypt_compares_total`. */
+export async function metric(baseUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  if (line === undefined) throw new Error(`metric ${series} is not exposed`);
+  return Number(line.split(' ')[1]);
+}
+
 export interface JsonResponse {
   status: number;
   headers: Headers;
