@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Keygate } from './app.js';
+import { Unavailable } from './errors.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { verifyRoutes } from './http/verify-routes.js';
 import { installErrorHandling } from './http/errors.js';
@@ -86,7 +87,10 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => {
-    await pingDatabase(keygate.db);
+    // 503, not 500: a load balancer should take this instance out, not page anyone about a bug.
+    await pingDatabase(keygate.db).catch((error: unknown) => {
+      throw new Unavailable('The database does not answer', { cause: error, retryAfterSeconds: 5 });
+    });
     return { status: 'ok' };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

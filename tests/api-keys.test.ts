@@ -417,6 +417,19 @@ describe('bad input', () => {
     assert.deepEqual(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), { detail: 'Malformed HTTP request' });
   });
 
+  test('/healthz answers 200 while the database answers, 503 once it does not', async () => {
+    const other = await startKeygate();
+    try {
+      assert.deepEqual((await api('GET', '/healthz')).body, { status: 'ok' });
+      await other.keygate.db.destroy();
+      const down = await call(other.baseUrl, 'GET', '/healthz');
+      assert.equal(down.status, 503);
+      assert.equal(down.body.detail, 'The database does not answer');
+    } finally {
+      await other.close().catch(() => undefined);
+    }
+  });
+
   test('unknown routes answer 404 with a detail', async () => {
     const response = await api('GET', '/api/v1/nothing-here');
     assert.equal(response.status, 404);
