@@ -25,7 +25,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 // public key can never be used as an HMAC secret (algorithm confusion).
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
-export function localSecretKey(secret: string): Uint8Array {
+function localSecretKey(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
