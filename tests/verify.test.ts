@@ -106,6 +106,23 @@ describe('POST /api/v1/api-keys/verify', () => {
     assert.equal((await verify(server.baseUrl, rotated.body.new_api_key)).status, 401);
   });
 
+  test('a warm key is settled at once, without a promise, until a change may concern it', async () => {
+    const { userToken, keyId, apiKey } = await newKey(server);
+    const { verifier } = server.keygate;
+    const first = verifier.verifyNow(apiKey);
+    assert.ok(first instanceof Promise, 'a cold key needs the row');
+    assert.equal((await first).valid, true);
+    const warm = verifier.verifyNow(apiKey);
+    assert.ok(!(warm instanceof Promise));
+    assert.equal(warm.valid && warm.key.keyId, keyId);
+    assert.deepEqual(verifier.verifyNow('garbage'), { valid: false, reason: 'malformed' });
+
+    await call(server.baseUrl, 'DELETE', `/api/v1/api-keys/${keyId}`, { token: userToken });
+    const afterRevoke = verifier.verifyNow(apiKey);
+    assert.ok(afterRevoke instanceof Promise, 'after any change the row is read again');
+    assert.deepEqual(await afterRevoke, { valid: false, reason: 'unknown' });
+  });
+
   test('a warm key costs exactly one bcrypt compare, even when its first requests arrive together', async () => {
     const { apiKey } = await newKey(server);
     const before = await bcryptCompares(server.baseUrl);

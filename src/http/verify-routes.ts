@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest } from '../errors.js';
-import { refusalError, type KeyVerifier, type VerifiedKey } from '../keys/verifier.js';
+import { refusalError, type KeyVerifier, type Verification, type VerifiedKey } from '../keys/verifier.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
 import type { RateLimitHook } from './rate-limits.js';
@@ -8,6 +8,8 @@ import { BEARER_SCHEME } from './schemas.js';
 
 // Verification over HTTP, for gateways and backends that ask keygate about each request.
 // The answers document exactly their fields: anything else is never serialized.
+// The handlers are plain functions, not async ones: a warm key is answered in the same tick,
+// without a promise; only a key that needs I/O returns one.
 
 const verifiedProperties = {
   valid: { type: 'boolean', const: true },
@@ -31,12 +33,12 @@ const errorAnswers = {
 const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
 
 export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
-  async function verifiedKey(request: FastifyRequest): Promise<VerifiedKey> {
+  /** The key a request presents, verified, or the error to answer instead. */
+  function verifiedKey(request: FastifyRequest): VerifiedKey | Promise<VerifiedKey> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
-    const verification = await verifier.verify(presented);
-    if (!verification.valid) throw refusalError(verification.reason);
-    return verification.key;
+    const verification = verifier.verifyNow(presented);
+    return verification instanceof Promise ? verification.then(acceptedKey) : acceptedKey(verification);
   }
 
   const answer = (key: VerifiedKey) => ({
@@ -64,7 +66,10 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      async (request) => answer(await verifiedKey(request)),
+      (request) => {
+        const key = verifiedKey(request);
+        return key instanceof Promise ? key.then(answer) : answer(key);
+      },
     );
 
     app.post(
@@ -117,4 +122,9 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
       },
     );
   };
+}
+
+function acceptedKey(verification: Verification): VerifiedKey {
+  if (!verification.valid) throw refusalError(verification.reason);
+  return verification.key;
 }

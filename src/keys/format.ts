@@ -63,9 +63,14 @@ export class KeyFormat {
     return unchecked + checksumOf(unchecked);
   }
 
+  /** Whether `text` is as long as a key: a cheap first sieve, before anything else is done with it. */
+  hasKeyLength(text: string): boolean {
+    return text.length === this.prefix.length + BODY_LENGTH;
+  }
+
   /** The key_id a well-formed key names, or undefined for anything else. No I/O. */
   keyIdOf(presented: string): string | undefined {
-    if (presented.length !== this.prefix.length + BODY_LENGTH || !presented.startsWith(this.prefix)) return undefined;
+    if (!this.hasKeyLength(presented) || !presented.startsWith(this.prefix)) return undefined;
     const match = BODY_PATTERN.exec(presented.slice(this.prefix.length));
     if (!match) return undefined;
     const checked = presented.slice(0, presented.length - CHECKSUM_LENGTH);

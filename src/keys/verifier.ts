@@ -1,19 +1,22 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { KeygateError, TooManyRequests, Unauthenticated, Unavailable } from '../errors.js';
 import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { LastUseRecorder } from './last-use.js';
+import { ProcessHmac } from './process-hmac.js';
 
 // The hot path: every request a client makes with its key comes through verify(). In order:
-// 1. prefix and checksum, no I/O;
-// 2. a warm entry for this exact key whose row provably has not changed since: valid, no I/O;
+// 1. a warm entry for this exact key whose row provably has not changed since: valid, no I/O
+//    (only text of a key's length is looked up; an entry is only ever made for a well-formed key);
+// 2. prefix and checksum, no I/O;
 // 3. the row by primary key; a warm entry that matched this very hash: valid, no bcrypt;
 //    a remembered failure against this very hash: refused, no bcrypt;
 // 4. one bcrypt compare (shared by concurrent requests with the same key), remembered either way.
 // Warm entries are keyed by an HMAC under a key that lives only in this process: the cache
 // holds no key, and nothing in it is useful outside this process.
+// Steps 1 and 2 need no promise: a warm key is settled synchronously (verifyNow), which the
+// HTTP route turns into its answer in the same tick.
 
 export interface VerifiedKey {
   userId: string;
@@ -28,6 +31,9 @@ export type Refusal = 'malformed' | 'unknown' | 'expired' | 'throttled' | 'overl
 export type Verification = { valid: true; key: VerifiedKey } | { valid: false; reason: Refusal };
 
 export type VerificationResult = 'valid' | Refusal;
+
+/** A verification settled at once (a warm key, a malformed one), or one that waits for I/O. */
+export type PendingVerification = Verification | Promise<Verification>;
 
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
@@ -56,7 +62,7 @@ interface WarmEntry {
 const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, bcryptCompared() {} };
 
 export class KeyVerifier {
-  private readonly tagKey = randomBytes(32);
+  private readonly tags = new ProcessHmac();
   private readonly warm: LRUCache<string, WarmEntry>;
   /** tag -> the hash this secret failed against. */
   private readonly failed: LRUCache<string, string>;
@@ -78,27 +84,40 @@ export class KeyVerifier {
   }
 
   async verify(presented: string): Promise<Verification> {
-    const started = process.hrtime.bigint();
-    const verification = await this.check(presented);
-    this.observer.verified(
-      verification.valid ? 'valid' : verification.reason,
-      Number(process.hrtime.bigint() - started) / 1e9,
-    );
+    return this.verifyNow(presented);
+  }
+
+  /** verify() without a promise where none is needed: a warm or malformed key is settled at once. */
+  verifyNow(presented: string): PendingVerification {
+    const started = performance.now();
+    const settled = this.check(presented);
+    if (settled instanceof Promise) return settled.then((verification) => this.observed(verification, started));
+    return this.observed(settled, started);
+  }
+
+  private observed(verification: Verification, started: number): Verification {
+    this.observer.verified(verification.valid ? 'valid' : verification.reason, (performance.now() - started) / 1000);
     return verification;
   }
 
-  private async check(presented: string): Promise<Verification> {
-    const keyId = this.format.keyIdOf(presented);
-    if (keyId === undefined) return refuse('malformed');
-
-    const tag = createHmac('sha256', this.tagKey).update(presented).digest('base64');
-    const stamp = this.repository.changes.current();
+  private check(presented: string): PendingVerification {
+    if (!this.format.hasKeyLength(presented)) return refuse('malformed');
+    const tag = this.tags.tag(presented);
     const entry = this.warm.get(tag);
-    if (entry !== undefined && stamp !== undefined && entry.stamp === stamp) {
+    // A warm entry was made from this very text after its format was checked: no need to parse
+    // it again, only to prove that no key has changed since.
+    if (entry !== undefined && entry.stamp !== undefined && entry.stamp === this.repository.changes.current()) {
       this.observer.warmCache(true);
       return this.accept(entry);
     }
+    const keyId = this.format.keyIdOf(presented);
+    if (keyId === undefined) return refuse('malformed');
+    return this.checkRow(presented, keyId, tag, entry);
+  }
 
+  private async checkRow(presented: string, keyId: string, tag: string, entry: WarmEntry | undefined): Promise<Verification> {
+    // Read before the row: if it still reads the same later, the row is still as read here.
+    const stamp = this.repository.changes.current();
     const row = await this.repository.findForVerification(keyId);
     // A hit: the warm entry settles it, whether or not the row had to be read to be sure.
     const warmHit = row !== undefined && entry?.keyHash === row.key_hash;
