@@ -139,11 +139,15 @@ async function bench(): Promise<Run> {
     storePaths.push(path);
   }
 
-  // Phase 1, the ratios: every server of (a), (b), (c) and the two stores is up at once and
+  // Phase 1, the ratios: every server of (a), (f), (b), (c) and the two stores is up at once and
   // the scenarios take turns in rounds, so that whatever else the machine does meanwhile falls
   // on all of them alike rather than on whichever ran at that moment.
-  progress('starting the bare route, a warm keygate and the two store keygates');
+  progress('starting the bare route, the floor, a warm keygate and the two store keygates');
   const bare = await startServer('server-bare.js', process.env, { execArgv: execArgvFor('a-bare'), startTimeoutMs: 30_000 });
+  const floor = await startServer('server-bare.js', { ...process.env, BENCH_FLOOR_DATABASE: newDatabasePath() }, {
+    execArgv: execArgvFor('f-floor'),
+    startTimeoutMs: 30_000,
+  });
   const warm = await startKeygate('bc-warm', `sqlite:${newDatabasePath()}`, 1);
   const small = await startKeygate('store-small', `sqlite:${storePaths[0]}`, 1);
   const big = await startKeygate('store-big', `sqlite:${storePaths[1]}`, 1);
@@ -160,12 +164,13 @@ async function bench(): Promise<Run> {
     slices: [],
   });
   const a = scenario('(a) bare Fastify route (ceiling)', bare, VERIFY, 'mcpkey_live_bench');
+  const f = scenario('(f) floor: bare route + HMAC + PRAGMA data_version', floor, VERIFY, firstKey(warm));
   const b = scenario('(b) warm /verify', warm, VERIFY, firstKey(warm));
   const c = scenario('(c) warm /validate (key -> JWT)', warm, VALIDATE, firstKey(warm));
   const s = scenario(`warm /verify, ${SMALL_STORE.toLocaleString('en-US')} keys in store`, small, VERIFY, firstKey(small));
   const l = scenario(`warm /verify, ${BIG_STORE.toLocaleString('en-US')} keys in store`, big, VERIFY, firstKey(big));
   const p = onPostgres === undefined ? undefined : scenario('warm /verify on PostgreSQL', onPostgres, VERIFY, firstKey(onPostgres));
-  const turns = p === undefined ? [a, b, c, s, l] : [a, b, c, s, l, p];
+  const turns = p === undefined ? [a, f, b, c, s, l] : [a, f, b, c, s, l, p];
   progress(`warmup: ${WARMUP_S} s each`);
   for (const turn of turns) await runLoad({ ...turn.job, durationSeconds: WARMUP_S });
   for (let round = 0; round < ROUNDS; round++) {
@@ -180,7 +185,7 @@ async function bench(): Promise<Run> {
   const smallCounts = await readVerifierCounts(small.baseUrl);
   const bigCounts = await readVerifierCounts(big.baseUrl);
   const postgresCounts = onPostgres === undefined ? undefined : await readVerifierCounts(onPostgres.baseUrl);
-  await Promise.all([bare.stop(), warm.stop(), small.stop(), big.stop(), onPostgres?.stop()]);
+  await Promise.all([bare.stop(), floor.stop(), warm.stop(), small.stop(), big.stop(), onPostgres?.stop()]);
   await postgresDatabase?.drop();
   await postgres?.stop();
 
@@ -212,10 +217,18 @@ async function bench(): Promise<Run> {
   const e = summarize([await measureSlice(naive, naiveJob)]);
   await naive.stop();
 
-  const [ma, mb, mc, ms, ml] = turns.map((turn) => summarize(turn.slices)) as [Measurement, Measurement, Measurement, Measurement, Measurement];
+  const [ma, mf, mb, mc, ms, ml] = [a, f, b, c, s, l].map((turn) => summarize(turn.slices)) as [
+    Measurement,
+    Measurement,
+    Measurement,
+    Measurement,
+    Measurement,
+    Measurement,
+  ];
   const compares = (n: number) => `bcrypt compares in process: ${n}`;
   const rows: Row[] = [
     { label: a.label, result: ma, note: '' },
+    { label: f.label, result: mf, note: 'the least an exact warm hit does; no cache, limits, metrics or logger' },
     { label: b.label, result: mb, note: compares(warmCounts.bcryptCompares) + ' (b and c together)' },
     { label: c.label, result: mc, note: compares(warmCounts.bcryptCompares) + ' (b and c together)' },
     { label: `(d) cold burst, ${COLD_KEYS} new keys`, result: d, note: `${coldCompares} bcrypt compares for ${distinctPresented} distinct keys` },
@@ -237,13 +250,19 @@ async function bench(): Promise<Run> {
   const byRound = (x: Measurement, y: Measurement) =>
     `rounds ${x.roundRps.map((rps, i) => (rps / (y.roundRps[i] ?? NaN)).toFixed(2)).join(' ')}`;
   const clean = (m: Measurement) => m.errors === 0 && Object.keys(m.otherStatuses).length === 0;
-  const allClean = [ma, mb, mc, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
+  const allClean = [ma, mf, mb, mc, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
   const checks: Check[] = [
     {
       name: 'warm /verify req/s ÷ bare req/s (b/a)',
       value: `${bOverA.toFixed(2)} (${byRound(mb, ma)})`,
       target: '≥ 0.75',
       pass: bOverA >= 0.75,
+    },
+    {
+      name: 'floor req/s ÷ bare req/s (f/a; reported, no target)',
+      value: `${(mf.requestsPerSecond / ma.requestsPerSecond).toFixed(2)} (${byRound(mf, ma)}); warm /verify ÷ floor (b/f): ${(mb.requestsPerSecond / mf.requestsPerSecond).toFixed(2)}`,
+      target: 'none',
+      pass: true,
     },
     {
       name: 'warm /verify p99 ÷ bare p99',
@@ -286,7 +305,7 @@ async function bench(): Promise<Run> {
           },
         ]),
     {
-      name: 'every measured response of (a)-(c), (e), stores was 2xx',
+      name: 'every measured response of (a)-(c), (e), (f), stores was 2xx',
       value: allClean ? 'yes' : 'no',
       target: 'yes (else ratios are void)',
       pass: allClean,
@@ -329,7 +348,7 @@ async function main(): Promise<void> {
   out.push(
     `method: every server and the load generator (autocannon 8) in separate processes over 127.0.0.1; ` +
       `${CONNECTIONS} connections, no pipelining; ${WARMUP_S} s warmup (discarded) + ${DURATION_S} s measured per scenario ` +
-      `((a)-(c) and the stores in ${ROUNDS} interleaved rounds); ` +
+      `((a)-(c), (f) and the stores in ${ROUNDS} interleaved rounds); ` +
       `bcrypt cost ${BCRYPT_COST}; keygate's verify rate limits in memory at ${RATE_LIMIT.toLocaleString('en-US')}/min (checked, never refusing); latencies are exact per-response times of 2xx answers`,
   );
   out.push('');

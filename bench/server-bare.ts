@@ -1,9 +1,16 @@
 import Fastify from 'fastify';
+import { ProcessHmac } from '../src/keys/process-hmac.js';
+import { openDatabase } from '../src/store/database.js';
 import { runChild, serveForBench } from './serve.js';
 
 // (a) The ceiling: Fastify alone, the same route and the same answer as keygate's verify
 // (same path, same X-API-Key header read, same response schema, so the same serializer work),
 // minus the verification itself.
+//
+// (f) With BENCH_FLOOR_DATABASE=<SQLite file>: the same route plus the least that an exact warm
+// hit must do per request, done as keygate does it: the HMAC tag of the presented key (no
+// plaintext in memory) and PRAGMA data_version on keygate's database (has any other process
+// committed?). No cache, rate limit, metrics or logger: what warm /verify cannot beat.
 
 const answer = {
   valid: true,
@@ -13,7 +20,27 @@ const answer = {
   expires_at: '2099-01-01T00:00:00.000Z',
 };
 
+/** The floor's per-request work: whether this key and the database are as last seen. */
+async function exactWarmCheck(path: string): Promise<(key: string) => boolean> {
+  const store = await openDatabase({ kind: 'sqlite', path });
+  const dataVersion = store.externalChanges;
+  if (dataVersion === undefined) throw new Error('SQLite has a data_version');
+  const tags = new ProcessHmac();
+  let lastTag = '';
+  let lastVersion = -1;
+  return (key) => {
+    const tag = tags.tag(key);
+    const version = dataVersion();
+    const unchanged = tag === lastTag && version === lastVersion;
+    lastTag = tag;
+    lastVersion = version;
+    return unchanged;
+  };
+}
+
 runChild(async () => {
+  const floorDatabase = process.env.BENCH_FLOOR_DATABASE;
+  const check = floorDatabase === undefined ? undefined : await exactWarmCheck(floorDatabase);
   const app = Fastify({ logger: false });
   app.post(
     '/api/v1/api-keys/verify',
@@ -36,7 +63,9 @@ runChild(async () => {
       },
     },
     async (request, reply) => {
-      if (typeof request.headers['x-api-key'] !== 'string') return reply.code(400).send({ detail: 'No API key' });
+      const key = request.headers['x-api-key'];
+      if (typeof key !== 'string') return reply.code(400).send({ detail: 'No API key' });
+      check?.(key);
       return answer;
     },
   );

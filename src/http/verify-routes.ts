@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest } from '../errors.js';
+import { andThen, type MaybePromise } from '../maybe-promise.js';
 import { refusalError, type KeyVerifier, type Verification, type VerifiedKey } from '../keys/verifier.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
@@ -8,8 +9,8 @@ import { BEARER_SCHEME } from './schemas.js';
 
 // Verification over HTTP, for gateways and backends that ask keygate about each request.
 // The answers document exactly their fields: anything else is never serialized.
-// The handlers are plain functions, not async ones: a warm key is answered in the same tick,
-// without a promise; only a key that needs I/O returns one.
+// The handlers are plain functions, not async ones: a warm key (and its recent token) is
+// answered in the same tick, without a promise; only what needs I/O or signing returns one.
 
 const verifiedProperties = {
   valid: { type: 'boolean', const: true },
@@ -34,11 +35,10 @@ const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEA
 
 export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
   /** The key a request presents, verified, or the error to answer instead. */
-  function verifiedKey(request: FastifyRequest): VerifiedKey | Promise<VerifiedKey> {
+  function verifiedKey(request: FastifyRequest): MaybePromise<VerifiedKey> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
-    const verification = verifier.verifyNow(presented);
-    return verification instanceof Promise ? verification.then(acceptedKey) : acceptedKey(verification);
+    return andThen(verifier.verifyNow(presented), acceptedKey);
   }
 
   const answer = (key: VerifiedKey) => ({
@@ -66,10 +66,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      (request) => {
-        const key = verifiedKey(request);
-        return key instanceof Promise ? key.then(answer) : answer(key);
-      },
+      (request) => andThen(verifiedKey(request), answer),
     );
 
     app.post(
@@ -99,11 +96,15 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      async (request) => {
-        const key = await verifiedKey(request);
-        const token = await exchange.issue(key);
-        return { ...answer(key), access_token: token.accessToken, token_type: 'bearer', expires_in: token.expiresIn };
-      },
+      (request) =>
+        andThen(verifiedKey(request), (key) =>
+          andThen(exchange.issue(key), (token) => ({
+            ...answer(key),
+            access_token: token.accessToken,
+            token_type: 'bearer',
+            expires_in: token.expiresIn,
+          })),
+        ),
     );
 
     app.get(

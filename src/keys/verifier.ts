@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { KeygateError, TooManyRequests, Unauthenticated, Unavailable } from '../errors.js';
+import { andThen, type MaybePromise } from '../maybe-promise.js';
 import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
@@ -33,7 +34,7 @@ export type Verification = { valid: true; key: VerifiedKey } | { valid: false; r
 export type VerificationResult = 'valid' | Refusal;
 
 /** A verification settled at once (a warm key, a malformed one), or one that waits for I/O. */
-export type PendingVerification = Verification | Promise<Verification>;
+export type PendingVerification = MaybePromise<Verification>;
 
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
@@ -90,9 +91,7 @@ export class KeyVerifier {
   /** verify() without a promise where none is needed: a warm or malformed key is settled at once. */
   verifyNow(presented: string): PendingVerification {
     const started = performance.now();
-    const settled = this.check(presented);
-    if (settled instanceof Promise) return settled.then((verification) => this.observed(verification, started));
-    return this.observed(settled, started);
+    return andThen(this.check(presented), (verification) => this.observed(verification, started));
   }
 
   private observed(verification: Verification, started: number): Verification {

@@ -11,6 +11,7 @@ import {
 } from 'jose';
 import { ConfigError } from '../config.js';
 import type { VerifiedKey } from '../keys/verifier.js';
+import type { MaybePromise } from '../maybe-promise.js';
 import type { KeygateDb } from '../store/database.js';
 import { getOrCreateSetting } from '../store/settings.js';
 
@@ -66,13 +67,18 @@ export class ExchangeTokens {
     return new ExchangeTokens(settings, await importJWK(privateJwk, 'EdDSA'), await importJWK(published, 'EdDSA'), published);
   }
 
-  async issue(key: VerifiedKey): Promise<ExchangeToken> {
+  /** A token for `key`: the one handed out recently, at once (no promise), or a newly signed one. */
+  issue(key: VerifiedKey): MaybePromise<ExchangeToken> {
     const now = Date.now();
     const ttlMs = this.settings.ttlSeconds * 1000;
     const cached = this.recent.get(key.keyId);
     if (cached && cached.expiresAtMs - now > ttlMs / 2) {
       return { accessToken: cached.accessToken, expiresIn: Math.floor((cached.expiresAtMs - now) / 1000) };
     }
+    return this.sign(key, now);
+  }
+
+  private async sign(key: VerifiedKey, now: number): Promise<ExchangeToken> {
     const issuedAt = Math.floor(now / 1000);
     const accessToken = await new SignJWT({ key_id: key.keyId })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: this.published.kid })
