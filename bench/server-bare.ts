@@ -9,8 +9,10 @@ import { runChild, serveForBench } from './serve.js';
 //
 // (f) With BENCH_FLOOR_DATABASE=<SQLite file>: the same route plus the least that an exact warm
 // hit must do per request, done as keygate does it: the HMAC tag of the presented key (no
-// plaintext in memory) and PRAGMA data_version on keygate's database (has any other process
-// committed?). No cache, rate limit, metrics or logger: what warm /verify cannot beat.
+// plaintext in memory) and PRAGMA data_version on a database opened as keygate opens its own
+// (has any other process committed?). No cache, rate limit, metrics or logger. The handler
+// stays async like (a)'s, so that f - a is exactly that work; keygate's own handler is a plain
+// function, which saves it a promise the floor pays.
 
 const answer = {
   valid: true,

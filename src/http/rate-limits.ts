@@ -25,7 +25,8 @@ import { presentedKey } from './presented-key.js';
 // RateLimit-Remaining and RateLimit-Reset (delta seconds): the separate fields of
 // draft-ietf-httpapi-ratelimit-headers up to -06, the ones @fastify/rate-limit's
 // `enableDraftSpec` sends (-07 on folds them into one structured `RateLimit` field). Where two
-// limits apply, the fields describe the one closest to refusing. The management routes send the
+// limits apply (per key and per address), a 429 describes the one that refused, or of two that
+// did, the one with the longer wait. The management routes send the
 // fields on every response, so that a client can pace itself; /verify and /validate only on the
 // 429: their caller is a gateway asking about its own client's key, not the one to pace, and
 // three more header fields on every answer cost the hot path about a tenth of its throughput.
@@ -114,20 +115,18 @@ export async function installRateLimits(app: FastifyInstance, config: Config, ob
 function limitsOf(config: Config): { manage: Limit[]; verify: Limit[] } {
   const { managePerUser, verifyPerKey, verifyPerIp } = config.rateLimits;
   const format = new KeyFormat(config.keyPrefix);
-  const limit = (name: RateLimitName, max: number, what: string, keyOf: Limit['keyOf']): Limit[] =>
-    max === 0
-      ? []
-      : [{ name, max, keyOf, description: `at most ${plural(max, what)} per minute`, fieldsOnEveryResponse: name === 'manage_user' }];
+  const limit = (name: RateLimitName, max: number, what: string, fieldsOnEveryResponse: boolean, keyOf: Limit['keyOf']): Limit[] =>
+    max === 0 ? [] : [{ name, max, keyOf, description: `at most ${plural(max, what)} per minute`, fieldsOnEveryResponse }];
   return {
-    manage: limit('manage_user', managePerUser, 'management request', (request) => request.caller.userId),
+    manage: limit('manage_user', managePerUser, 'management request', true, (request) => request.caller.userId),
     verify: [
       // A request without a well-formed key is counted by its address, in a budget of its own.
-      ...limit('verify_key', verifyPerKey, 'verification', (request) => {
+      ...limit('verify_key', verifyPerKey, 'verification', false, (request) => {
         const presented = presentedKey(request.headers);
         const keyId = presented === undefined ? undefined : format.keyIdOf(presented);
         return keyId ?? NO_KEY_PREFIX + addressKey(request.ip);
       }),
-      ...limit('verify_ip', verifyPerIp, 'verification', (request) => addressKey(request.ip)),
+      ...limit('verify_ip', verifyPerIp, 'verification', false, (request) => addressKey(request.ip)),
     ],
   };
 }
@@ -158,12 +157,12 @@ function enforcer(observer: RateLimitObserver): Enforce {
   };
 }
 
-/** Whether limit `a` binds before `b`: refused before allowed, then the longer wait, then the fewer left. */
+/** Whether limit `a` binds before `b`: refused before allowed, then the longer wait. */
 function binds(a: Limit, aWindow: Window, b: Limit, bWindow: Window): boolean {
   const aExceeded = aWindow.count > a.max;
   const bExceeded = bWindow.count > b.max;
   if (aExceeded !== bExceeded) return aExceeded;
-  return aExceeded ? aWindow.resetAt >= bWindow.resetAt : a.max - aWindow.count <= b.max - bWindow.count;
+  return aWindow.resetAt >= bWindow.resetAt;
 }
 
 /**

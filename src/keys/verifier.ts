@@ -7,7 +7,8 @@ import type { KeyHasher } from './hashing.js';
 import type { LastUseRecorder } from './last-use.js';
 import { ProcessHmac } from './process-hmac.js';
 
-// The hot path: every request a client makes with its key comes through verify(). In order:
+// The hot path: every request a client makes with its key comes through verify() or verifyNow().
+// In order:
 // 1. a warm entry for this exact key whose row provably has not changed since: valid, no I/O
 //    (only text of a key's length is looked up; an entry is only ever made for a well-formed key);
 // 2. prefix and checksum, no I/O;
@@ -33,8 +34,6 @@ export type Verification = { valid: true; key: VerifiedKey } | { valid: false; r
 
 export type VerificationResult = 'valid' | Refusal;
 
-/** A verification settled at once (a warm key, a malformed one), or one that waits for I/O. */
-export type PendingVerification = MaybePromise<Verification>;
 
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
@@ -89,7 +88,7 @@ export class KeyVerifier {
   }
 
   /** verify() without a promise where none is needed: a warm or malformed key is settled at once. */
-  verifyNow(presented: string): PendingVerification {
+  verifyNow(presented: string): MaybePromise<Verification> {
     const started = performance.now();
     return andThen(this.check(presented), (verification) => this.observed(verification, started));
   }
@@ -99,7 +98,7 @@ export class KeyVerifier {
     return verification;
   }
 
-  private check(presented: string): PendingVerification {
+  private check(presented: string): MaybePromise<Verification> {
     if (!this.format.hasKeyLength(presented)) return refuse('malformed');
     const tag = this.tags.tag(presented);
     const entry = this.warm.get(tag);
@@ -138,6 +137,8 @@ export class KeyVerifier {
       this.failed.set(tag, row.key_hash);
       return refuse('unknown');
     }
+    // The only place entries are made: after keyIdOf() accepted this very text, which is what
+    // lets check() trust an entry without parsing the text again.
     const warmed = warmEntry(row, stamp);
     this.warm.set(tag, warmed);
     return this.accept(warmed);
