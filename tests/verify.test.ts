@@ -10,7 +10,17 @@ import { createKeyVerifier, keygateExpress, keygateFastify } from '../src/index.
 import { parseDatabaseUrl } from '../src/config.js';
 import { KeyFormat } from '../src/keys/format.js';
 import { openDatabase } from '../src/store/database.js';
-import { call, freshDatabase, metric, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
+import {
+  call,
+  freshDatabase,
+  metric,
+  onPostgres,
+  spawnKeygate,
+  startKeygate,
+  temporaryFolder,
+  TEST_SECRET,
+  type RunningKeygate,
+} from './support/keygate.js';
 
 const VERIFIED_FIELDS = ['expires_at', 'key_id', 'name', 'user_id', 'valid'];
 const INVALID = { detail: 'Invalid API key' };
@@ -106,7 +116,8 @@ describe('POST /api/v1/api-keys/verify', () => {
     assert.equal((await verify(server.baseUrl, rotated.body.new_api_key)).status, 401);
   });
 
-  test('a warm key is settled at once, without a promise, until a change may concern it', async () => {
+  const rowReadEachTime = onPostgres && 'on PostgreSQL every verification reads its row: none is settled without I/O';
+  test('a warm key is settled at once, without a promise, until a change may concern it', { skip: rowReadEachTime }, async () => {
     const { userToken, keyId, apiKey } = await newKey(server);
     const { verifier } = server.keygate;
     const first = verifier.verifyNow(apiKey);
