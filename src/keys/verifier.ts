@@ -34,7 +34,6 @@ export type Verification = { valid: true; key: VerifiedKey } | { valid: false; r
 
 export type VerificationResult = 'valid' | Refusal;
 
-
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
   verified(result: VerificationResult, seconds: number): void;
