@@ -43,10 +43,11 @@ declare module 'fastify' {
 export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const { config } = keygate;
   const app = Fastify({
-    logger: {
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
-    },
+    // Silent means no logger at all: Fastify then makes no child logger per request either.
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' } },
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind a load balancer, rate limits per client address need the address it forwards.
     trustProxy: config.trustProxy,

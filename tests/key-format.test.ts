@@ -40,6 +40,19 @@ test('a mistyped, truncated, extended or foreign key is refused without I/O', ()
   assert.equal(new KeyFormat('other_').keyIdOf(key), undefined);
 });
 
+test('the claimed key_id (what rate limits count by) needs a key\'s shape, not its checksum', () => {
+  const keyId = format.newKeyId();
+  const key = format.issue(keyId);
+  const misspelt = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0');
+  assert.equal(format.keyIdOf(misspelt), undefined);
+  assert.equal(format.claimedKeyId(misspelt), keyId);
+  assert.equal(format.claimedKeyId(key), keyId);
+  assert.equal(format.claimedKeyId(key.slice(0, -1)), undefined);
+  assert.equal(format.claimedKeyId(key.replace('mcpkey_live_', 'mcpkey_test_')), undefined);
+  // A key_id with a character no key_id has (here the colon of "ip:") names no key.
+  assert.equal(format.claimedKeyId(`mcpkey_live_ip:127.0.0.1${key.slice(24)}`), undefined);
+});
+
 test('the stored hash covers the whole key, also past bcrypt\'s 72-byte limit', async () => {
   // A prefix long enough that the key_id and secret start after byte 72.
   const longFormat = new KeyFormat('x'.repeat(80));

@@ -156,6 +156,9 @@ describe('verify and validate, per key, in memory', () => {
     // The key_id counts, whatever secret comes with it, so a forged key under it is refused too.
     const forged = new KeyFormat('mcpkey_live_').issue(new KeyFormat('mcpkey_live_').keyIdOf(first) as string);
     assertRefused(await verify(server, forged), 3, /for this key/);
+    // The checksum does not matter either: anyone can compute one.
+    const misspelt = first.slice(0, -1) + (first.endsWith('0') ? '1' : '0');
+    assertRefused(await verify(server, misspelt), 3, /for this key/);
 
     const other = await verify(server, second);
     assert.equal(other.status, 200);

@@ -177,6 +177,29 @@ describe('POST /api/v1/api-keys/verify', () => {
     assert.match(text, /^keygate_verification_duration_seconds_count [1-9]\d*$/m);
     assert.ok(!text.includes(apiKey) && !text.includes(apiKey.slice(-49, -6)));
   });
+
+  test('the latency histogram reads as Prometheus expects: cumulative buckets up to +Inf = count', async () => {
+    const { apiKey } = await newKey(server);
+    const series = async () => {
+      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+      assert.match(text, /^# TYPE keygate_verification_duration_seconds histogram$/m);
+      const buckets = [...text.matchAll(/^keygate_verification_duration_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+      const count = Number(/^keygate_verification_duration_seconds_count (\d+)$/m.exec(text)?.[1]);
+      const sum = Number(/^keygate_verification_duration_seconds_sum (\S+)$/m.exec(text)?.[1]);
+      return { bounds: buckets.map((bucket) => bucket[1]), counts: buckets.map((bucket) => Number(bucket[2])), count, sum };
+    };
+    const before = await series();
+    await verify(server.baseUrl, apiKey); // cold: a bcrypt compare, milliseconds
+    await verify(server.baseUrl, apiKey); // warm
+    const after = await series();
+    assert.equal(after.count - before.count, 2);
+    assert.ok(after.sum > before.sum);
+    assert.equal(after.bounds.at(-1), '+Inf');
+    assert.equal(after.counts.at(-1), after.count);
+    after.counts.forEach((count, i) => assert.ok(i === 0 || count >= after.counts[i - 1]!, `bucket ${after.bounds[i]} is cumulative`));
+    // The cold verification took longer than the smallest bucket (50 µs): not every bucket grew by 2.
+    assert.ok(after.counts[0]! - before.counts[0]! < 2);
+  });
 });
 
 describe('overload', () => {

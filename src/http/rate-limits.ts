@@ -120,10 +120,11 @@ function limitsOf(config: Config): { manage: Limit[]; verify: Limit[] } {
   return {
     manage: limit('manage_user', managePerUser, 'management request', true, (request) => request.caller.userId),
     verify: [
-      // A request without a well-formed key is counted by its address, in a budget of its own.
+      // Text of a key's shape counts against the key_id it names (checksum or not); a request
+      // without one is counted by its address, in a budget of its own.
       ...limit('verify_key', verifyPerKey, 'verification', false, (request) => {
         const presented = presentedKey(request.headers);
-        const keyId = presented === undefined ? undefined : format.keyIdOf(presented);
+        const keyId = presented === undefined ? undefined : format.claimedKeyId(presented);
         return keyId ?? NO_KEY_PREFIX + addressKey(request.ip);
       }),
       ...limit('verify_ip', verifyPerIp, 'verification', false, (request) => addressKey(request.ip)),

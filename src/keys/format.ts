@@ -68,6 +68,17 @@ export class KeyFormat {
     return text.length === this.prefix.length + BODY_LENGTH;
   }
 
+  /**
+   * The key_id that text of a key's shape (prefix, length, key_id) names, without checking the
+   * rest: what requests are counted by, per key. The checksum would add nothing there (anyone
+   * can compute one), and skipping it keeps the count cheap on the hot path. No I/O.
+   */
+  claimedKeyId(presented: string): string | undefined {
+    if (!this.hasKeyLength(presented) || !presented.startsWith(this.prefix)) return undefined;
+    const keyId = presented.slice(this.prefix.length, this.prefix.length + KEY_ID_LENGTH);
+    return this.isKeyId(keyId) ? keyId : undefined;
+  }
+
   /** The key_id a well-formed key names, or undefined for anything else. No I/O. */
   keyIdOf(presented: string): string | undefined {
     if (!this.hasKeyLength(presented) || !presented.startsWith(this.prefix)) return undefined;
