@@ -6,6 +6,8 @@ export interface Row {
   label: string;
   result: Measurement;
   note: string;
+  /** Its server works with a database server of its own (PostgreSQL), whose CPU counts as "other". */
+  withDatabaseServer?: boolean;
 }
 
 export interface Check {
