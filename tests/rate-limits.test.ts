@@ -171,7 +171,7 @@ describe('verify and validate, per key, in memory', () => {
     assertRefused(await verify(server, key), 3, /for this key/);
   });
 
-  test('requests without a well-formed key count against their address, apart from any key', async () => {
+  test("requests without a key's shape count against their address, apart from any key", async () => {
     const key = await newKey(server);
     assert.equal((await verify(server, 'garbage')).status, 401);
     assert.equal((await verify(server, 'mcpkey_live_nope')).status, 401);

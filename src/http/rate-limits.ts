@@ -56,7 +56,7 @@ const REDIS_COMMAND_TIMEOUT_MS = 300;
 /** The longest start-up waits for Redis before serving anyway (limits fail open until it answers). */
 const REDIS_STARTUP_WAIT_MS = 2_000;
 const LOG_EVERY_MS = 10_000;
-/** Per-key counters of requests without a well-formed key go by address (a key_id has no colon). */
+/** Per-key counters of requests without a key's shape go by address (a key_id has no colon). */
 const NO_KEY_PREFIX = 'ip:';
 
 /** In memory a callback hook (synchronous, no promise); on Redis an async one. */

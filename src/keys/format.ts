@@ -14,9 +14,8 @@ const KEY_ID_LENGTH = 12;
 const SECRET_LENGTH = 43;
 const CHECKSUM_LENGTH = 6; // 62^6 > 2^32
 const BODY_LENGTH = KEY_ID_LENGTH + 1 + SECRET_LENGTH + CHECKSUM_LENGTH;
-const BODY_PATTERN = new RegExp(
-  `^([0-9A-Za-z]{${KEY_ID_LENGTH}})_[0-9A-Za-z]{${SECRET_LENGTH}}([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`,
-);
+/** What follows the key_id: the separator, the secret, and (captured) the checksum. */
+const SECRET_AND_CHECKSUM = new RegExp(`^_[0-9A-Za-z]{${SECRET_LENGTH}}([0-9A-Za-z]{${CHECKSUM_LENGTH}})$`);
 
 const KEY_ID = new RegExp(`^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`);
 
@@ -81,10 +80,11 @@ export class KeyFormat {
 
   /** The key_id a well-formed key names, or undefined for anything else. No I/O. */
   keyIdOf(presented: string): string | undefined {
-    if (!this.hasKeyLength(presented) || !presented.startsWith(this.prefix)) return undefined;
-    const match = BODY_PATTERN.exec(presented.slice(this.prefix.length));
+    const keyId = this.claimedKeyId(presented);
+    if (keyId === undefined) return undefined;
+    const match = SECRET_AND_CHECKSUM.exec(presented.slice(this.prefix.length + KEY_ID_LENGTH));
     if (!match) return undefined;
     const checked = presented.slice(0, presented.length - CHECKSUM_LENGTH);
-    return checksumOf(checked) === match[2] ? match[1] : undefined;
+    return checksumOf(checked) === match[1] ? keyId : undefined;
   }
 }
