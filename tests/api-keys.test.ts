@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { KeyHasher } from '../src/keys/hashing.js';
-import { call, startKeygate, type RunningKeygate } from './support/keygate.js';
+import { call, keygateForTests, startKeygate } from './support/keygate.js';
 
 const CREATED_MESSAGE = 'API key created successfully. Save it securely - it will not be shown again.';
 const ROTATED_MESSAGE = 'API key rotated successfully. Update your client configuration.';
@@ -11,7 +11,7 @@ const LIMIT_DETAIL = 'Maximum of 5 API keys allowed per user. Revoke an existing
 const KEY_FIELDS = ['created', 'expires_at', 'key_id', 'last_used', 'name'];
 const DAY_MS = 86_400_000;
 
-let server: RunningKeygate;
+const server = keygateForTests();
 let userCount = 0;
 
 /** A fresh user for each test, so that tests share a server but never a key list. */
@@ -33,13 +33,6 @@ async function storedHash(keyId: string): Promise<string | undefined> {
   const row = await server.keygate.db.selectFrom('api_keys').select('key_hash').where('key_id', '=', keyId).executeTakeFirst();
   return row?.key_hash;
 }
-
-before(async () => {
-  server = await startKeygate();
-});
-after(async () => {
-  await server.close();
-});
 
 describe('create', () => {
   test('answers 201 with exactly the contract fields, the key once, and a trimmed name', async () => {

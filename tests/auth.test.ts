@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { LOCAL_TOKEN_AUDIENCE, LOCAL_TOKEN_ISSUER } from '../src/tokens/user-tokens.js';
-import { call, startKeygate, TEST_SECRET, type JsonResponse, type RunningKeygate } from './support/keygate.js';
+import { call, startKeygate, TEST_SECRET, type JsonResponse, keygateForTests, type RunningKeygate } from './support/keygate.js';
 
 // Who may call the management endpoints: every case goes over real HTTP to a real keygate,
 // with tokens crafted here by jose (or by hand, for the ones jose refuses to make).
@@ -59,14 +59,7 @@ function assertOk(response: JsonResponse): void {
 }
 
 describe('local mode (HS256 with the keygate secret)', () => {
-  let server: RunningKeygate;
-
-  before(async () => {
-    server = await startKeygate();
-  });
-  after(async () => {
-    await server?.close();
-  });
+  const server = keygateForTests();
 
   test('a valid token is accepted', async () => {
     assertOk(await listKeys(server.baseUrl, await signHs256(localClaims())));
@@ -160,14 +153,7 @@ describe('local mode (HS256 with the keygate secret)', () => {
 });
 
 describe('local mode with KEYGATE_REQUIRED_SCOPE=keys:manage', () => {
-  let server: RunningKeygate;
-
-  before(async () => {
-    server = await startKeygate({ KEYGATE_REQUIRED_SCOPE: 'keys:manage' });
-  });
-  after(async () => {
-    await server?.close();
-  });
+  const server = keygateForTests({ KEYGATE_REQUIRED_SCOPE: 'keys:manage' });
 
   test('a token without the scope is forbidden (403)', async () => {
     const forbidden = await listKeys(server.baseUrl, await signHs256(localClaims()));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { addressKey, MemoryCounters } from '../src/http/rate-limits.js';
 import { KeyFormat } from '../src/keys/format.js';
-import { call, metric, startKeygate, type JsonResponse, type RunningKeygate } from './support/keygate.js';
+import { call, keygateForTests, metric, startKeygate, type JsonResponse, type RunningKeygate } from './support/keygate.js';
 import { redisSkip, startRedis, type RunningRedis } from './support/redis.js';
 
 // Rate limits over real HTTP: per user on the management endpoints, per presented key_id and per
@@ -60,13 +60,7 @@ function assertNoLimitFields(response: JsonResponse): void {
 const storeErrors = (server: RunningKeygate) => metric(server.baseUrl, 'keygate_rate_limit_store_errors_total');
 
 describe('management endpoints, per user, in memory', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate({ KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '3' });
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests({ KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '3' });
 
   test('one budget across the four endpoints; beyond it 429 with Retry-After, RateLimit fields and a detail', async () => {
     const userId = newUserId();
@@ -115,13 +109,7 @@ describe('management endpoints, per user, in memory', () => {
 });
 
 describe('management endpoints with the default limit', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate();
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests();
 
   test('the 121st request of a user within a minute gets 429; another user still gets 200', async () => {
     const token = await server.tokenFor(newUserId());
@@ -136,13 +124,7 @@ describe('management endpoints with the default limit', () => {
 });
 
 describe('verify and validate, per key, in memory', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '3', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0' });
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '3', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0' });
 
   test('one budget per key_id across /verify and /validate; other keys are unaffected', async () => {
     const [first, second] = [await newKey(server), await newKey(server)];
@@ -182,13 +164,7 @@ describe('verify and validate, per key, in memory', () => {
 });
 
 describe('verify and validate, per client address, in memory', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '0', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '4' });
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '0', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '4' });
 
   test('every verification from one address counts, whatever key it presents; management is apart', async () => {
     const [first, second] = [await newKey(server), await newKey(server)];
@@ -210,13 +186,7 @@ describe('verify and validate, per client address, in memory', () => {
 });
 
 describe('both verification limits at once, in memory', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '2', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '5' });
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '2', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '5' });
 
   test('both apply; a 429 names the limit that refused, with its RateLimit fields', async () => {
     const [first, second, third] = [await newKey(server), await newKey(server), await newKey(server)];
@@ -232,16 +202,10 @@ describe('both verification limits at once, in memory', () => {
 });
 
 describe('limits set to 0', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate({
-      KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0',
-      KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '0',
-      KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0',
-    });
-  });
-  after(async () => {
-    await server.close();
+  const server = keygateForTests({
+    KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0',
+    KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '0',
+    KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0',
   });
 
   test('are off: no 429 and no RateLimit fields', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -13,6 +13,7 @@ import { openDatabase } from '../src/store/database.js';
 import {
   call,
   freshDatabase,
+  keygateForTests,
   metric,
   onPostgres,
   spawnKeygate,
@@ -45,13 +46,7 @@ function forgedKey(keyId: string): string {
 }
 
 describe('POST /api/v1/api-keys/verify', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate();
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests();
 
   test('accepts the key from X-API-Key, Authorization: ApiKey and Authorization: Bearer', async () => {
     const { keyId, apiKey } = await newKey(server, 'gateway');
@@ -223,13 +218,7 @@ describe('overload', () => {
 });
 
 describe('another process on the same database', () => {
-  let primary: RunningKeygate;
-  before(async () => {
-    primary = await startKeygate();
-  });
-  after(async () => {
-    await primary.close();
-  });
+  const primary = keygateForTests();
 
   test('a rotate or revoke in one process fails the very next verification in another', async () => {
     const other = await spawnKeygate(
@@ -330,13 +319,7 @@ describe('last_used', () => {
 });
 
 describe('POST /api/v1/api-keys/validate', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate({ KEYGATE_EXCHANGE_ISSUER: 'https://keygate.test', KEYGATE_EXCHANGE_AUDIENCE: 'my-backend' });
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests({ KEYGATE_EXCHANGE_ISSUER: 'https://keygate.test', KEYGATE_EXCHANGE_AUDIENCE: 'my-backend' });
 
   test('exchanges a key for a short-lived EdDSA JWT that verifies against the JWKS', async () => {
     const { keyId, apiKey } = await newKey(server, 'exchange');
@@ -391,13 +374,7 @@ describe('POST /api/v1/api-keys/validate', () => {
 });
 
 describe('glue for other servers', () => {
-  let server: RunningKeygate;
-  before(async () => {
-    server = await startKeygate();
-  });
-  after(async () => {
-    await server.close();
-  });
+  const server = keygateForTests();
 
   test('keygateFastify admits valid keys and answers others like keygate does', async () => {
     const { keyId, apiKey } = await newKey(server);

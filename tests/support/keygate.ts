@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { after, before } from 'node:test';
 import { openKeygate, type Keygate } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/server.js';
@@ -73,6 +74,40 @@ export async function startKeygate(env: Record<string, string> = {}): Promise<Ru
       await database.drop();
       rmSync(folder, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The keygate of the enclosing describe() (or test file): started before its tests, closed after
+ * them. Its members read the running one, so tests use it as they use startKeygate()'s.
+ */
+export function keygateForTests(env: Record<string, string> = {}): RunningKeygate {
+  let running: RunningKeygate | undefined;
+  before(async () => {
+    running = await startKeygate(env);
+  });
+  after(async () => {
+    await running?.close();
+  });
+  const current = (): RunningKeygate => {
+    if (running === undefined) throw new Error('this keygate runs only between its before() and after()');
+    return running;
+  };
+  return {
+    get baseUrl() {
+      return current().baseUrl;
+    },
+    get databaseUrl() {
+      return current().databaseUrl;
+    },
+    get folder() {
+      return current().folder;
+    },
+    get keygate() {
+      return current().keygate;
+    },
+    tokenFor: (userId, scopes) => current().tokenFor(userId, scopes),
+    close: () => current().close(),
   };
 }
 
