@@ -37,27 +37,27 @@ function main(): void {
   const selfMicros = new Map<number, number>();
   profile.samples.forEach((id, i) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 
+  const keyOf = (node: ProfileNode) =>
+    `${node.callFrame.functionName || '(anonymous)'}  ${where(node.callFrame.url)}${node.callFrame.url ? `:${node.callFrame.lineNumber + 1}` : ''}`;
   const byFunction = new Map<string, number>();
   const byPlace = new Map<string, number>();
   let busy = 0;
   let idle = 0;
   for (const [id, micros] of selfMicros) {
-    const frame = byId.get(id)?.callFrame;
-    if (frame === undefined) continue;
-    if (frame.functionName === '(idle)' || frame.functionName === '(program)') {
-      if (frame.functionName === '(idle)') idle += micros;
-      else busy += micros;
-      if (frame.functionName === '(idle)') continue;
-    } else busy += micros;
-    const place = where(frame.url);
-    const name = `${frame.functionName || '(anonymous)'}  ${place}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
+    const node = byId.get(id);
+    if (node === undefined) continue;
+    if (node.callFrame.functionName === '(idle)') {
+      idle += micros;
+      continue;
+    }
+    busy += micros;
+    const name = keyOf(node);
+    const place = where(node.callFrame.url);
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros);
     byPlace.set(place, (byPlace.get(place) ?? 0) + micros);
   }
   // Inclusive time (self + callees), each function counted once per stack even when recursive.
   const inclusive = new Map<string, number>();
-  const keyOf = (node: ProfileNode) =>
-    `${node.callFrame.functionName || '(anonymous)'}  ${where(node.callFrame.url)}${node.callFrame.url ? `:${node.callFrame.lineNumber + 1}` : ''}`;
   const childIds = new Set(profile.nodes.flatMap((node) => node.children ?? []));
   const totals = new Map<number, number>();
   const total = (node: ProfileNode): number => {

@@ -178,15 +178,14 @@ export function createMetrics(): Metrics {
     help: 'Rate-limit checks the store (Redis) could not answer; those requests were let through (fail open)',
     registers: [registry],
   });
-  const byLimit = new Map(RATE_LIMITS.map((limit) => [limit, limited.labels(limit)]));
   // Present from the start (at 0), so that a dashboard sees the series before the first refusal.
-  for (const limit of RATE_LIMITS) byLimit.get(limit)?.inc(0);
+  for (const limit of RATE_LIMITS) limited.inc({ limit }, 0);
   return {
     registry,
     verifier,
     rateLimits: {
       refused(limit) {
-        byLimit.get(limit)?.inc();
+        limited.inc({ limit });
       },
       storeFailed() {
         storeErrors.inc();

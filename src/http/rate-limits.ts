@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -405,7 +405,10 @@ class ThrottledWarning {
  * holds a whole /64 and single addresses would limit no one; IPv4-mapped IPv6 as the IPv4.
  */
 export function addressKey(ip: string): string {
-  if (!ip.includes(':') || !isIPv6(ip)) return ip;
+  if (!ip.includes(':')) return ip;
+  // A dual-stack socket reports every IPv4 client this way: the common case, without parsing.
+  if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) return ip.slice(7);
+  if (!isIPv6(ip)) return ip;
   const groups = ipv6Groups(ip);
   if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
     const [high = 0, low = 0] = groups.slice(6);

@@ -70,7 +70,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      (request) => andThen(verifiedKey(request), (key) => answer(key)),
+      (request) => andThen(verifiedKey(request), answer),
     );
 
     app.post(
