@@ -9,6 +9,9 @@ function run(job: LoadJob): Promise<Omit<LoadResult, 'type' | 'cpuMicros'>> {
   return new Promise((resolve, reject) => {
     const latencies: number[] = [];
     const otherStatuses: Record<string, number> = {};
+    const expected = job.expectedStatus === undefined ? (status: number) => status >= 200 && status < 300 : (status: number) => status === job.expectedStatus;
+    // Only for jobs of a fixed amount (bursts), so that timed runs do no extra work per response.
+    const drain = job.amount === undefined ? undefined : new DrainClock();
     let next = 0;
     const keys = job.rotatingKeys;
     const options: autocannon.Options = {
@@ -48,13 +51,34 @@ function run(job: LoadJob): Promise<Omit<LoadResult, 'type' | 'cpuMicros'>> {
         seconds: result.duration > 0 ? result.duration : Number(process.hrtime.bigint() - started) / 1e9,
         latencies,
         keysUsed: next,
+        ...(drain === undefined ? {} : { drainSeconds: drain.seconds() }),
       });
     });
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+      drain?.answered(responseTime);
+      if (expected(statusCode)) latencies.push(responseTime);
       else otherStatuses[statusCode] = (otherStatuses[statusCode] ?? 0) + 1;
     });
   });
+}
+
+/**
+ * First request written to last answer read. autocannon times each response from the moment its
+ * request was written, so a request's send time is its answer's arrival less its latency.
+ */
+class DrainClock {
+  private firstSent = Infinity;
+  private lastAnswer = -Infinity;
+
+  answered(latencyMs: number): void {
+    const now = performance.now();
+    this.firstSent = Math.min(this.firstSent, now - latencyMs);
+    this.lastAnswer = now;
+  }
+
+  seconds(): number {
+    return this.lastAnswer > this.firstSent ? (this.lastAnswer - this.firstSent) / 1000 : NaN;
+  }
 }
 
 process.once('message', (job: LoadJob) => {

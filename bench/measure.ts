@@ -36,6 +36,9 @@ export interface Measurement {
   errors: number;
   timeouts: number;
   seconds: number;
+  /** Bursts (jobs of a fixed amount): first request sent to last answer, seconds; else undefined. */
+  drainSeconds: number | undefined;
+  /** Expected answers per second: over the drain time for a burst, over the run for a timed job. */
   requestsPerSecond: number;
   /** requests/s of each round, in order. */
   roundRps: number[];
@@ -56,6 +59,9 @@ export function summarize(slices: readonly Slice[]): Measurement {
   const sum = (pick: (slice: Slice) => number) => slices.reduce((total, slice) => total + pick(slice), 0);
   const ok = sum((slice) => slice.result.ok);
   const seconds = sum((slice) => slice.result.seconds);
+  const drained = slices.every((slice) => slice.result.drainSeconds !== undefined);
+  const spanOf = (slice: Slice) => (drained ? (slice.result.drainSeconds as number) : slice.result.seconds);
+  const span = sum(spanOf);
   const wall = sum((slice) => slice.wallSeconds);
   const otherStatuses: Record<string, number> = {};
   for (const slice of slices) {
@@ -74,8 +80,9 @@ export function summarize(slices: readonly Slice[]): Measurement {
     errors: sum((slice) => slice.result.errors),
     timeouts: sum((slice) => slice.result.timeouts),
     seconds,
-    requestsPerSecond: ok / seconds,
-    roundRps: slices.map((slice) => slice.result.ok / slice.result.seconds),
+    drainSeconds: drained ? span : undefined,
+    requestsPerSecond: ok / span,
+    roundRps: slices.map((slice) => slice.result.ok / spanOf(slice)),
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     max: latencies.length > 0 ? (latencies[latencies.length - 1] as number) : NaN,

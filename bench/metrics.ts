@@ -7,8 +7,10 @@ export function sample(text: string, name: string): number {
 }
 
 export interface VerifierCounts {
-  bcryptCompares: number;
+  /** bcrypt or HMAC compares against a row's hash. */
+  hashCompares: number;
   cacheHits: number;
+  /** The verifier counts a miss exactly when it has read a key's row: so these are row reads. */
   cacheMisses: number;
   valid: number;
 }
@@ -19,7 +21,7 @@ export async function readVerifierCounts(baseUrl: string): Promise<VerifierCount
   if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
   const text = await response.text();
   return {
-    bcryptCompares: sample(text, 'keygate_bcrypt_compares_total'),
+    hashCompares: sample(text, 'keygate_key_hash_compares_total'),
     cacheHits: sample(text, 'keygate_verify_cache_total{outcome="hit"}'),
     cacheMisses: sample(text, 'keygate_verify_cache_total{outcome="miss"}'),
     valid: sample(text, 'keygate_verifications_total{result="valid"}'),

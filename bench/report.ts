@@ -26,6 +26,8 @@ export const formatRps = (value: number): string => (Number.isFinite(value) ? in
 export const formatMs = (value: number): string =>
   !Number.isFinite(value) ? 'n/a' : value < 9.995 ? value.toFixed(2) : value < 99.95 ? value.toFixed(1) : value.toFixed(0);
 const percent = (share: number): string => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a');
+/** A burst's drain time, seconds; blank for timed scenarios, which have none. */
+const drain = (result: Measurement): string => (result.drainSeconds === undefined ? '' : formatMs(result.drainSeconds));
 
 function problems(result: Measurement): string {
   const parts = Object.entries(result.otherStatuses).map(([status, count]) => `${count}× HTTP ${status}`);
@@ -45,20 +47,21 @@ function table(header: string[], rows: string[][], rightAligned: ReadonlySet<num
 
 export function resultsTable(rows: Row[]): string {
   return table(
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'responses', 'req/s by round', 'srv µs/req', 'CPU srv/load/other', 'notes'],
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'drain s', 'responses', 'req/s by round', 'srv µs/req', 'CPU srv/load/other', 'notes'],
     rows.map((row) => [
       row.label,
       formatRps(row.result.requestsPerSecond),
       formatMs(row.result.p50),
       formatMs(row.result.p99),
       formatMs(row.result.max),
+      drain(row.result),
       integer.format(row.result.ok),
       row.result.roundRps.length > 1 ? row.result.roundRps.map(formatRps).join(' ') : '',
       formatRps(row.result.serverMicrosPerRequest),
       [row.result.serverCpu, row.result.loadCpu, row.result.otherCpu].map(percent).join(' / '),
       [row.note, problems(row.result)].filter(Boolean).join('; '),
     ]),
-    new Set([1, 2, 3, 4, 5, 6, 7, 8]),
+    new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
   );
 }
 
@@ -74,13 +77,13 @@ export function markdown(rows: Row[], checks: Check[], environment: string): str
   const lines = [
     `Measured on ${environment}.`,
     '',
-    '| scenario | req/s | p50 ms | p99 ms | server µs/req |',
-    '|---|---:|---:|---:|---:|',
+    '| scenario | req/s | p50 ms | p99 ms | server µs/req | drain s |',
+    '|---|---:|---:|---:|---:|---:|',
     ...rows.map((row) => {
       const { requestsPerSecond, p50, p99, serverMicrosPerRequest } = row.result;
-      // The cold burst and the naive design spend milliseconds of bcrypt per request: not comparable.
+      // The bcrypt bursts and the naive design spend milliseconds of bcrypt per request: not comparable.
       const micros = p50 < 10 ? formatRps(serverMicrosPerRequest) : '';
-      return `| ${row.label} | ${formatRps(requestsPerSecond)} | ${formatMs(p50)} | ${formatMs(p99)} | ${micros} |`;
+      return `| ${row.label} | ${formatRps(requestsPerSecond)} | ${formatMs(p50)} | ${formatMs(p99)} | ${micros} | ${drain(row.result)} |`;
     }),
     '',
     '| check | value | target | |',

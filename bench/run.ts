@@ -2,11 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createDatabase, postgresBinaries, startPostgres } from '../tests/support/postgres.js';
-import { killAllChildren, runLoad, startServer, type ServerChild } from './children.js';
+import type { HashScheme } from '../src/keys/hashing.js';
+import { killAllChildren, runLoad, runVerifyLoop, startServer, type ServerChild } from './children.js';
 import { fillSynthetic, type FillReport } from './fill.js';
 import { measureSlice, summarize, type Measurement, type Slice } from './measure.js';
-import { readVerifierCounts } from './metrics.js';
-import type { LoadJob } from './protocol.js';
+import { readVerifierCounts, type VerifierCounts } from './metrics.js';
+import type { LoadJob, LoopResult } from './protocol.js';
 import { checksTable, formatMs, formatRps, markdown, resultsTable, type Check, type Row } from './report.js';
 
 // npm run bench: every server under test in a child process of its own, autocannon in another,
@@ -15,8 +16,9 @@ import { checksTable, formatMs, formatRps, markdown, resultsTable, type Check, t
 //
 // Knobs (environment): BENCH_DURATION (s measured per scenario, default 6, in BENCH_ROUNDS
 // interleaved rounds, default 4), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default 10),
-// BENCH_COLD_KEYS (default 200), BENCH_BIG_STORE (default 1000000), BENCH_CPU_PROF=<folder>
-// (every server child runs under node --cpu-prof; summarize with dist/bench/profile-top.js).
+// BENCH_COLD_KEYS (default 200), BENCH_RESTART_KEYS (default 1000), BENCH_BIG_STORE (default
+// 1000000), BENCH_LOOP_CALLS (default 200000), BENCH_CPU_PROF=<folder> (every server child runs
+// under node --cpu-prof; summarize with dist/bench/profile-top.js).
 
 const number = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -30,15 +32,29 @@ const ROUNDS = Math.round(number('BENCH_ROUNDS', 4));
 const WARMUP_S = number('BENCH_WARMUP', 2);
 const CONNECTIONS = number('BENCH_CONNECTIONS', 10);
 const COLD_KEYS = number('BENCH_COLD_KEYS', 200);
+const RESTART_KEYS = number('BENCH_RESTART_KEYS', 1_000);
+const RESTART_CONNECTIONS = 50;
+const LOOP_CALLS = number('BENCH_LOOP_CALLS', 200_000);
+const HASH_SCHEMES: readonly HashScheme[] = ['bcrypt', 'hmac-sha256'];
 const SMALL_STORE = 1_000;
 const BIG_STORE = number('BENCH_BIG_STORE', 1_000_000);
 const BCRYPT_COST = 10;
 /** Per minute, per key and per address: the most keygate accepts, far above what a run sends. */
 const RATE_LIMIT = 100_000_000;
 const REQUEST_TIMEOUT_S = 10;
+// First verifications of bcrypt keys wait in keygate's bounded queue (KEYGATE_BCRYPT_QUEUE_WAIT_MS,
+// 30 s by default) and are answered 503 beyond it: the load generator waits longer than that, so
+// that what is measured is keygate's answer, never the load generator giving up first.
+const FIRST_SIGHT_TIMEOUT_S = 60;
+// A child's start is bounded by its key issuing: bcrypt cost 10 takes about 35 ms a key on the
+// 2-core machine the README reports (1,000 keys in ~35 s); this allows six times that.
+const START_BOUND_MS = 120_000;
+const ISSUE_BOUND_MS_PER_KEY = 200;
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
-// The whole bench, whatever happens: beyond this every child is killed and the run fails.
-const WHOLE_RUN_BOUND_MS = 6 * 60 * 1000;
+// The whole bench, whatever happens: beyond this every child is killed and the run fails. About
+// 5 minutes on a quiet 2-core machine, most of it (w) with bcrypt (1,000 keys issued, then
+// verified: ~35 s each) and the interleaved rounds; the bound leaves twice that for a busy one.
+const WHOLE_RUN_BOUND_MS = 11 * 60 * 1000;
 
 const VERIFY = '/api/v1/api-keys/verify';
 const VALIDATE = '/api/v1/api-keys/validate';
@@ -109,7 +125,8 @@ interface Run {
   rows: Row[];
   checks: Check[];
   fills: FillReport[];
-  coldSetupMs: number;
+  firstSights: FirstSight[];
+  loop: LoopResult;
 }
 
 interface Scenario {
@@ -119,13 +136,141 @@ interface Scenario {
   slices: Slice[];
 }
 
-async function bench(): Promise<Run> {
-  const startKeygate = (name: string, databaseUrl: string, realKeys: number) =>
-    startServer('server-keygate.js', keygateEnv(databaseUrl, { BENCH_REAL_KEYS: String(realKeys) }), {
-      execArgv: execArgvFor(name),
-      startTimeoutMs: 120_000,
-    });
+/** First verifications of distinct keys, each presented once: the cold burst (d) and the restart (w). */
+interface FirstSight {
+  label: string;
+  result: Measurement;
+  /** Keys presented, each exactly once. */
+  keys: number;
+  compares: number;
+  /** Keys the measured process issued itself: the restarted one must issue none. */
+  issuedByMeasured: number;
+  /** Issuing the keys, and for a restart starting the new process, milliseconds. */
+  issueMs: number;
+  restartMs: number | undefined;
+}
 
+const integer = (n: number) => n.toLocaleString('en-US');
+
+function startKeygate(name: string, databaseUrl: string, realKeys: number, extra: Record<string, string> = {}): Promise<ServerChild> {
+  return startServer('server-keygate.js', keygateEnv(databaseUrl, { BENCH_REAL_KEYS: String(realKeys), ...extra }), {
+    execArgv: execArgvFor(name),
+    startTimeoutMs: START_BOUND_MS + realKeys * ISSUE_BOUND_MS_PER_KEY,
+  });
+}
+
+/** Presents every key once over `connections` connections at once, and counts the hash compares that took. */
+async function verifyEachOnce(server: ServerChild, keys: string[], connections: number): Promise<{ result: Measurement; compares: number }> {
+  const before = await readVerifierCounts(server.baseUrl);
+  const burst = job(server, VERIFY, undefined, {
+    connections,
+    durationSeconds: undefined,
+    amount: keys.length,
+    rotatingKeys: keys,
+    expectedStatus: 200,
+    timeoutSeconds: FIRST_SIGHT_TIMEOUT_S,
+  });
+  const result = summarize([await measureSlice(server, burst)]);
+  const after = await readVerifierCounts(server.baseUrl);
+  return { result, compares: after.hashCompares - before.hashCompares };
+}
+
+/**
+ * (d) COLD_KEYS first verifications of distinct keys, all at once (a connection per key), on a
+ * keygate that has served one other key for the warmup: its code is warm, its keys are not.
+ */
+async function coldBurst(scheme: HashScheme, label: string): Promise<FirstSight> {
+  progress(`${label}: issuing ${COLD_KEYS + 1} keys`);
+  const server = await startKeygate(`d-cold-${scheme}`, `sqlite:${newDatabasePath()}`, COLD_KEYS + 1, { KEYGATE_KEY_HASH: scheme });
+  const [warmupKey, ...keys] = server.keys;
+  if (warmupKey === undefined) throw new Error('the keygate child issued no key');
+  progress(`${label}: ${keys.length} first verifications at once (keys issued in ${(server.setupMs / 1000).toFixed(1)} s)`);
+  await runLoad({ ...job(server, VERIFY, warmupKey), durationSeconds: WARMUP_S });
+  const { result, compares } = await verifyEachOnce(server, keys, keys.length);
+  await server.stop();
+  return { label, result, keys: keys.length, compares, issuedByMeasured: 0, issueMs: server.setupMs, restartMs: undefined };
+}
+
+/**
+ * (w) A keygate issues RESTART_KEYS keys and is stopped; a new one on the same database file
+ * (issuing nothing) then sees each key once, RESTART_CONNECTIONS at a time, with no warmup:
+ * what a restart costs before every client is served from memory again.
+ */
+async function afterRestart(scheme: HashScheme, label: string): Promise<FirstSight> {
+  const databaseUrl = `sqlite:${newDatabasePath()}`;
+  const env = { KEYGATE_KEY_HASH: scheme };
+  progress(`${label}: issuing ${integer(RESTART_KEYS)} keys`);
+  const issuer = await startKeygate(`w-issue-${scheme}`, databaseUrl, RESTART_KEYS, env);
+  await issuer.stop();
+  progress(`${label}: restarted, ${integer(issuer.keys.length)} first verifications (keys issued in ${(issuer.setupMs / 1000).toFixed(1)} s)`);
+  const restarted = await startKeygate(`w-restart-${scheme}`, databaseUrl, 0, env);
+  // (autocannon refuses more connections than requests: only a BENCH_RESTART_KEYS below 50 needs the min)
+  const { result, compares } = await verifyEachOnce(restarted, issuer.keys, Math.min(RESTART_CONNECTIONS, issuer.keys.length));
+  await restarted.stop();
+  return {
+    label,
+    result,
+    keys: issuer.keys.length,
+    compares,
+    issuedByMeasured: restarted.keys.length,
+    issueMs: issuer.setupMs,
+    restartMs: restarted.startMs,
+  };
+}
+
+interface GFirstSight {
+  status: number;
+  before: VerifierCounts;
+  after: VerifierCounts;
+}
+
+/**
+ * One request alone with `key`, and the keygate's counters around it. Alone, since concurrent
+ * first requests each read the row (only their compare is shared): one request, one row read.
+ */
+async function firstSightOf(server: ServerChild, key: string): Promise<GFirstSight> {
+  const before = await readVerifierCounts(server.baseUrl);
+  const response = await fetch(server.baseUrl + VERIFY, { method: 'POST', headers: { 'x-api-key': key }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_S * 1000) });
+  await response.arrayBuffer();
+  return { status: response.status, before, after: await readVerifierCounts(server.baseUrl) };
+}
+
+function firstSightRow(sight: FirstSight): Row {
+  const restart = sight.restartMs === undefined ? '' : `; restart to listening ${(sight.restartMs / 1000).toFixed(1)} s`;
+  return { label: sight.label, result: sight.result, note: `${integer(sight.compares)} hash compares for ${integer(sight.result.keysUsed)} keys presented${restart}` };
+}
+
+/** Every answer of a status, e.g. "200× 200" or "180× 200, 20× 503, 1 errors". */
+function answers(result: Measurement): string {
+  const parts = [`${integer(result.ok)}× 200`, ...Object.entries(result.otherStatuses).map(([status, count]) => `${integer(count)}× ${status}`)];
+  if (result.errors > 0) parts.push(`${result.errors} errors (${result.timeouts} timeouts)`);
+  return parts.join(', ');
+}
+
+/** The two checks of a kind of first verifications: every answer a 200 for each key once, and one compare per key. */
+function firstSightChecks(what: string, sights: FirstSight[], restart: boolean): Check[] {
+  const tag = (sight: FirstSight) => sight.label.split(' ')[0] ?? sight.label;
+  const allAnswered = (sight: FirstSight) =>
+    sight.result.ok === sight.keys && sight.result.errors === 0 && Object.keys(sight.result.otherStatuses).length === 0 && sight.result.keysUsed === sight.keys;
+  return [
+    {
+      name: `${sights.map(tag).join(', ')} ${what}: every answer 200, each key presented once${restart ? '; the restart issued no key' : ''}`,
+      value: sights
+        .map((sight) => `${tag(sight)} ${answers(sight.result)} (${integer(sight.result.keysUsed)} presented)${restart ? `, ${sight.issuedByMeasured} issued` : ''}`)
+        .join('; '),
+      target: `all 200${restart ? ', 0 issued' : ''}`,
+      pass: sights.every((sight) => allAnswered(sight) && sight.issuedByMeasured === 0),
+    },
+    {
+      name: `hash compares in ${sights.map(tag).join(', ')}`,
+      value: sights.map((sight) => `${tag(sight)} ${integer(sight.compares)} for ${integer(sight.keys)} keys`).join('; '),
+      target: 'one per key',
+      pass: sights.every((sight) => sight.compares === sight.keys),
+    },
+  ];
+}
+
+async function bench(): Promise<Run> {
   // The stores of 1,000 and 1,000,000 keys: synthetic rows, then the one real key (issued by
   // the server child through its own service) on top.
   const fills: FillReport[] = [];
@@ -139,16 +284,16 @@ async function bench(): Promise<Run> {
     storePaths.push(path);
   }
 
-  // Phase 1, the ratios: every server of (a), (f), (b), (c) and the two stores is up at once and
-  // the scenarios take turns in rounds, so that whatever else the machine does meanwhile falls
-  // on all of them alike rather than on whichever ran at that moment.
+  // Phase 1, the ratios: every server of (a), (f), (b), (c), (g) and the two stores is up at once
+  // and the scenarios take turns in rounds, so that whatever else the machine does meanwhile
+  // falls on all of them alike rather than on whichever ran at that moment.
   progress('starting the bare route, the floor, a warm keygate and the two store keygates');
   const bare = await startServer('server-bare.js', process.env, { execArgv: execArgvFor('a-bare'), startTimeoutMs: 30_000 });
   const floor = await startServer('server-bare.js', { ...process.env, BENCH_FLOOR_DATABASE: newDatabasePath() }, {
     execArgv: execArgvFor('f-floor'),
     startTimeoutMs: 30_000,
   });
-  const warm = await startKeygate('bc-warm', `sqlite:${newDatabasePath()}`, 1);
+  const warm = await startKeygate('bcg-warm', `sqlite:${newDatabasePath()}`, 1, { BENCH_ROTATED_AWAY: '1' });
   const small = await startKeygate('store-small', `sqlite:${storePaths[0]}`, 1);
   const big = await startKeygate('store-big', `sqlite:${storePaths[1]}`, 1);
   // The same warm /verify on PostgreSQL (a throwaway cluster from the machine's binaries),
@@ -157,22 +302,33 @@ async function bench(): Promise<Run> {
   const postgresDatabase = postgres === undefined ? undefined : await createDatabase(postgres.adminUrl);
   if (postgres === undefined) progress('PostgreSQL is not installed: its row is left out (apt-get install postgresql)');
   const onPostgres = postgresDatabase === undefined ? undefined : await startKeygate('pg-warm', postgresDatabase.url, 1);
-  const scenario = (label: string, server: ServerChild, path: string, key: string): Scenario => ({
+  const scenario = (label: string, server: ServerChild, path: string, key: string, overrides: Partial<LoadJob> = {}): Scenario => ({
     label,
     server,
-    job: job(server, path, key, { durationSeconds: DURATION_S / ROUNDS }),
+    job: job(server, path, key, { durationSeconds: DURATION_S / ROUNDS, ...overrides }),
     slices: [],
   });
+  const rotatedAway = warm.rotatedAway;
+  if (rotatedAway === undefined) throw new Error('the warm keygate child rotated no key away');
   const a = scenario('(a) bare Fastify route (ceiling)', bare, VERIFY, 'mcpkey_live_bench');
   const f = scenario('(f) floor: bare route + HMAC + PRAGMA data_version', floor, VERIFY, firstKey(warm));
   const b = scenario('(b) warm /verify', warm, VERIFY, firstKey(warm));
   const c = scenario('(c) warm /validate (key -> JWT)', warm, VALIDATE, firstKey(warm));
+  // (g) the same warm keygate, asked over and over about a key rotated away: 401 is its answer.
+  const g = scenario('(g) repeated wrong key (rotated away), /verify', warm, VERIFY, rotatedAway, { expectedStatus: 401 });
   const s = scenario(`warm /verify, ${SMALL_STORE.toLocaleString('en-US')} keys in store`, small, VERIFY, firstKey(small));
   const l = scenario(`warm /verify, ${BIG_STORE.toLocaleString('en-US')} keys in store`, big, VERIFY, firstKey(big));
   const p = onPostgres === undefined ? undefined : scenario('warm /verify on PostgreSQL', onPostgres, VERIFY, firstKey(onPostgres));
-  const turns = p === undefined ? [a, f, b, c, s, l] : [a, f, b, c, s, l, p];
+  // (g) warms up last, after its key's first sight, so that the warm keygate's counters tell that
+  // first sight from (b)'s and (c)'s first sights, and from everything after it.
+  const turns = p === undefined ? [a, f, b, c, s, l, g] : [a, f, b, c, s, l, p, g];
   progress(`warmup: ${WARMUP_S} s each`);
-  for (const turn of turns) await runLoad({ ...turn.job, durationSeconds: WARMUP_S });
+  let gSight: GFirstSight | undefined;
+  for (const turn of turns) {
+    if (turn === g) gSight = await firstSightOf(warm, rotatedAway);
+    await runLoad({ ...turn.job, durationSeconds: WARMUP_S });
+  }
+  if (gSight === undefined) throw new Error('(g) was not warmed up');
   for (let round = 0; round < ROUNDS; round++) {
     progress(`round ${round + 1} of ${ROUNDS}: ${(DURATION_S / ROUNDS).toFixed(1)} s per scenario`);
     // Each round starts one scenario later, so that none always follows the same neighbour.
@@ -189,22 +345,15 @@ async function bench(): Promise<Run> {
   await postgresDatabase?.drop();
   await postgres?.stop();
 
-  // (d) a burst of first verifications of distinct keys. The warmup uses one extra key of its
-  // own; the burst presents every other key exactly once.
-  progress(`(d) cold burst: issuing ${COLD_KEYS + 1} keys with bcrypt cost ${BCRYPT_COST}`);
-  const cold = await startKeygate('d-cold', `sqlite:${newDatabasePath()}`, COLD_KEYS + 1);
-  const [coldWarmupKey, ...coldKeys] = cold.keys;
-  if (coldWarmupKey === undefined) throw new Error('the keygate child issued no key');
-  progress(`(d) cold burst: ${COLD_KEYS} first verifications (keys issued in ${(cold.setupMs / 1000).toFixed(1)} s)`);
-  await runLoad({ ...job(cold, VERIFY, coldWarmupKey), durationSeconds: WARMUP_S });
-  const beforeD = await readVerifierCounts(cold.baseUrl);
-  const d = summarize([
-    await measureSlice(cold, job(cold, VERIFY, undefined, { durationSeconds: undefined, amount: COLD_KEYS, rotatingKeys: coldKeys })),
-  ]);
-  const afterD = await readVerifierCounts(cold.baseUrl);
-  await cold.stop();
-  const coldCompares = afterD.bcryptCompares - beforeD.bcryptCompares;
-  const distinctPresented = Math.min(d.keysUsed, coldKeys.length);
+  // (d), (d2) the cold burst and (w), (w2) the restart, each with both hash schemes.
+  const bursts: FirstSight[] = [];
+  const restarts: FirstSight[] = [];
+  for (const [i, scheme] of HASH_SCHEMES.entries()) {
+    bursts.push(await coldBurst(scheme, `(d${i === 0 ? '' : i + 1}) cold burst, ${COLD_KEYS} new keys, ${scheme}`));
+  }
+  for (const [i, scheme] of HASH_SCHEMES.entries()) {
+    restarts.push(await afterRestart(scheme, `(w${i === 0 ? '' : i + 1}) ${integer(RESTART_KEYS)} keys after a restart, ${scheme}`));
+  }
 
   // (e) the naive design
   progress('(e) naive: bcrypt on every request');
@@ -217,7 +366,15 @@ async function bench(): Promise<Run> {
   const e = summarize([await measureSlice(naive, naiveJob)]);
   await naive.stop();
 
-  const [ma, mf, mb, mc, ms, ml] = [a, f, b, c, s, l].map((turn) => summarize(turn.slices)) as [
+  // (g) in process: the verifier alone, without Fastify.
+  progress(`(g) in process: verifyNow() ${integer(LOOP_CALLS)} times with a warm key and with a rotated-away key`);
+  const loop = await runVerifyLoop(
+    keygateEnv(`sqlite:${newDatabasePath()}`, { BENCH_LOOP_CALLS: String(LOOP_CALLS), BENCH_LOOP_ROUNDS: String(ROUNDS) }),
+    START_BOUND_MS,
+  );
+
+  const [ma, mf, mb, mc, mg, ms, ml] = [a, f, b, c, g, s, l].map((turn) => summarize(turn.slices)) as [
+    Measurement,
     Measurement,
     Measurement,
     Measurement,
@@ -225,23 +382,25 @@ async function bench(): Promise<Run> {
     Measurement,
     Measurement,
   ];
-  const compares = (n: number) => `bcrypt compares in process: ${n}`;
+  const compares = (n: number) => `hash compares in process: ${n}`;
   const rows: Row[] = [
     { label: a.label, result: ma, note: '' },
     { label: f.label, result: mf, note: 'the least an exact warm hit does; no cache, limits, metrics or logger' },
-    { label: b.label, result: mb, note: compares(warmCounts.bcryptCompares) + ' (b and c together)' },
-    { label: c.label, result: mc, note: compares(warmCounts.bcryptCompares) + ' (b and c together)' },
-    { label: `(d) cold burst, ${COLD_KEYS} new keys`, result: d, note: `${coldCompares} bcrypt compares for ${distinctPresented} distinct keys` },
+    { label: b.label, result: mb, note: compares(warmCounts.hashCompares) + ' (b, c and g together)' },
+    { label: c.label, result: mc, note: compares(warmCounts.hashCompares) + ' (b, c and g together)' },
+    { label: g.label, result: mg, note: 'same keygate as (b); 401 expected' },
+    ...bursts.map(firstSightRow),
+    ...restarts.map(firstSightRow),
     { label: '(e) naive: bcrypt every request', result: e, note: 'no database read at all' },
-    { label: s.label, result: ms, note: compares(smallCounts.bcryptCompares) },
-    { label: l.label, result: ml, note: compares(bigCounts.bcryptCompares) },
+    { label: s.label, result: ms, note: compares(smallCounts.hashCompares) },
+    { label: l.label, result: ml, note: compares(bigCounts.hashCompares) },
   ];
   const mp = p === undefined ? undefined : summarize(p.slices);
   if (p !== undefined && mp !== undefined) {
     rows.push({
       label: p.label,
       result: mp,
-      note: `${compares(postgresCounts?.bcryptCompares ?? 0)}; one primary-key read per request`,
+      note: `${compares(postgresCounts?.hashCompares ?? 0)}; one primary-key read per request`,
       withDatabaseServer: true,
     });
   }
@@ -251,11 +410,18 @@ async function bench(): Promise<Run> {
   const bP99OverA = mb.p99 / ma.p99;
   const cOverA = mc.requestsPerSecond / ma.requestsPerSecond;
   const bigOverSmall = ml.requestsPerSecond / ms.requestsPerSecond;
+  const gOverBMicros = mg.serverMicrosPerRequest / mb.serverMicrosPerRequest;
   // The same ratio round by round: how much of it is the code and how much the moment.
   const byRound = (x: Measurement, y: Measurement) =>
     `rounds ${x.roundRps.map((rps, i) => (rps / (y.roundRps[i] ?? NaN)).toFixed(2)).join(' ')}`;
   const clean = (m: Measurement) => m.errors === 0 && Object.keys(m.otherStatuses).length === 0;
-  const allClean = [ma, mf, mb, mc, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
+  const allClean = [ma, mf, mb, mc, mg, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
+  // The warm keygate's counters: (b) and (c) first (their warmups), then (g)'s first sight, then
+  // (g)'s warmup and the measured rounds of all three, which should read no row and compare no hash.
+  const { before: beforeG, after: afterG } = gSight;
+  const gFirst = { compares: afterG.hashCompares - beforeG.hashCompares, reads: afterG.cacheMisses - beforeG.cacheMisses };
+  const later = { compares: warmCounts.hashCompares - afterG.hashCompares, reads: warmCounts.cacheMisses - afterG.cacheMisses };
+  const measuredOfWarm = [mb, mc, mg].reduce((total, m) => total + m.ok + Object.values(m.otherStatuses).reduce((x, y) => x + y, 0), 0);
   const checks: Check[] = [
     {
       name: 'warm /verify req/s ÷ bare req/s (b/a)',
@@ -282,23 +448,47 @@ async function bench(): Promise<Run> {
       pass: cOverA >= 0.5,
     },
     {
+      name: 'repeated wrong key ÷ warm key, server µs/req (g/b)',
+      value: `${gOverBMicros.toFixed(2)} (${formatRps(mg.serverMicrosPerRequest)} / ${formatRps(mb.serverMicrosPerRequest)} µs)`,
+      target: '≤ 1.00',
+      pass: gOverBMicros <= 1,
+    },
+    {
+      name: 'repeated wrong key ÷ warm key, req/s (g/b; reported, no target)',
+      value: `${(mg.requestsPerSecond / mb.requestsPerSecond).toFixed(2)} (${byRound(mg, mb)})`,
+      target: 'none',
+      pass: undefined,
+    },
+    {
+      name: 'repeated wrong key ÷ warm key, verifyNow() in process, µs/call (reported, no target)',
+      value:
+        `${(loop.wrongMicros / loop.warmMicros).toFixed(2)} (${loop.wrongMicros.toFixed(2)} / ${loop.warmMicros.toFixed(2)} µs, ` +
+        `${integer(loop.calls)} calls each${loop.promises > 0 ? `; ${loop.promises} needed a promise` : ''})`,
+      target: 'none',
+      pass: undefined,
+    },
+    {
+      name: '(g) repeated wrong key: hash compares, row reads',
+      value:
+        `${gFirst.compares}, ${gFirst.reads} for its first request (HTTP ${gSight.status}); then ${later.compares}, ${later.reads} ` +
+        `over (g)'s warmup and the ${integer(measuredOfWarm)} measured requests of (b), (c), (g)`,
+      target: '1, 1; then 0, 0',
+      pass: gSight.status === 401 && gFirst.compares === 1 && gFirst.reads === 1 && later.compares === 0 && later.reads === 0,
+    },
+    {
       name: `${BIG_STORE.toLocaleString('en-US')} keys ÷ ${SMALL_STORE.toLocaleString('en-US')} keys, warm /verify req/s`,
       value: `${bigOverSmall.toFixed(2)} (${formatRps(ml.requestsPerSecond)} / ${formatRps(ms.requestsPerSecond)}; ${byRound(ml, ms)})`,
       target: 'within 10% (0.90-1.10)',
       pass: Math.abs(bigOverSmall - 1) <= 0.1,
     },
     {
-      name: 'bcrypt compares per warm key per process',
-      value: `${warmCounts.bcryptCompares} (b+c), ${smallCounts.bcryptCompares} (1k), ${bigCounts.bcryptCompares} (1M)`,
+      name: 'hash compares per warm key per process',
+      value: `${beforeG.hashCompares} (b+c), ${smallCounts.hashCompares} (1k), ${bigCounts.hashCompares} (1M)`,
       target: 'exactly 1 each',
-      pass: [warmCounts, smallCounts, bigCounts].every((counts) => counts.bcryptCompares === 1),
+      pass: [beforeG, smallCounts, bigCounts].every((counts) => counts.hashCompares === 1),
     },
-    {
-      name: 'bcrypt compares in the cold burst',
-      value: `${coldCompares} for ${distinctPresented} keys`,
-      target: 'one per new key',
-      pass: coldCompares === distinctPresented && d.keysUsed <= coldKeys.length,
-    },
+    ...firstSightChecks('cold burst', bursts, false),
+    ...firstSightChecks('after a restart', restarts, true),
     ...(mp === undefined
       ? []
       : [
@@ -310,14 +500,14 @@ async function bench(): Promise<Run> {
           },
         ]),
     {
-      name: 'every measured response of (a)-(c), (e), (f), stores was 2xx',
+      name: 'every measured response of (a)-(c), (e), (f), (g), stores as expected (2xx; 401 for g)',
       value: allClean ? 'yes' : 'no',
       target: 'yes (else ratios are void)',
       pass: allClean,
     },
   ];
   progress(`b/e: warm /verify serves ${(mb.requestsPerSecond / e.requestsPerSecond).toFixed(0)}x the requests/s of bcrypt on every request`);
-  return { rows, checks, fills, coldSetupMs: cold.setupMs };
+  return { rows, checks, fills, firstSights: [...bursts, ...restarts], loop };
 }
 
 async function main(): Promise<void> {
@@ -353,8 +543,11 @@ async function main(): Promise<void> {
   out.push(
     `method: every server and the load generator (autocannon 8) in separate processes over 127.0.0.1; ` +
       `${CONNECTIONS} connections, no pipelining; ${WARMUP_S} s warmup (discarded) + ${DURATION_S} s measured per scenario ` +
-      `((a)-(c), (f) and the stores in ${ROUNDS} interleaved rounds); ` +
-      `bcrypt cost ${BCRYPT_COST}; keygate's verify rate limits in memory at ${RATE_LIMIT.toLocaleString('en-US')}/min (checked, never refusing); latencies are exact per-response times of 2xx answers`,
+      `((a)-(c), (f), (g) and the stores in ${ROUNDS} interleaved rounds); ` +
+      `(d) ${COLD_KEYS} keys at once, a connection each; (w) ${integer(RESTART_KEYS)} keys over ${RESTART_CONNECTIONS} connections, no warmup; each key once, request timeout ${FIRST_SIGHT_TIMEOUT_S} s; ` +
+      `"drain s": first request sent to last answer, and their req/s over it; ` +
+      `bcrypt cost ${BCRYPT_COST}; keygate's verify rate limits in memory at ${RATE_LIMIT.toLocaleString('en-US')}/min (checked, never refusing); ` +
+      `latencies are exact per-response times of expected answers (2xx; 401 for g)`,
   );
   out.push('');
   out.push(resultsTable(run.rows));
@@ -382,7 +575,14 @@ async function main(): Promise<void> {
   }
   out.push(`noise: req/s max÷min between rounds: ${spreads.join(', ')}; a ratio closer to its target than that is not significant`);
   out.push(`store fill (one transaction, batched INSERTs): ${fillLine(small)}; ${fillLine(big)}`);
-  out.push(`cold keys issued through ApiKeyService (real bcrypt, ${BCRYPT_COST}) in ${(run.coldSetupMs / 1000).toFixed(1)} s`);
+  out.push(
+    `keys issued through ApiKeyService (real hashes): ` +
+      run.firstSights.map((sight) => `${sight.label.split(' ')[0]} ${integer(sight.keys)} in ${(sight.issueMs / 1000).toFixed(1)} s`).join(', '),
+  );
+  out.push(
+    `(g) in process, verifyNow() over ${integer(run.loop.calls)} calls each: warm key ${run.loop.warmMicros.toFixed(2)} µs/call, ` +
+      `rotated-away key ${run.loop.wrongMicros.toFixed(2)} µs/call`,
+  );
   out.push(
     'CPU srv/load/other: share of one core used by the server, by the load generator and by anything else (other processes, steal; on PostgreSQL mostly PostgreSQL itself) while measuring',
   );

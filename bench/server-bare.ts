@@ -1,5 +1,5 @@
 import Fastify from 'fastify';
-import { ProcessHmac } from '../src/keys/process-hmac.js';
+import { FastHmac } from '../src/keys/fast-hmac.js';
 import { openDatabase } from '../src/store/database.js';
 import { runChild, serveForBench } from './serve.js';
 
@@ -27,7 +27,7 @@ async function exactWarmCheck(path: string): Promise<(key: string) => boolean> {
   const store = await openDatabase({ kind: 'sqlite', path });
   const dataVersion = store.externalChanges;
   if (dataVersion === undefined) throw new Error('SQLite has a data_version');
-  const tags = new ProcessHmac();
+  const tags = new FastHmac();
   let lastTag = '';
   let lastVersion = -1;
   return (key) => {

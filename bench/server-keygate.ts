@@ -1,14 +1,14 @@
 import { openKeygate } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/server.js';
+import { issueKeys, rotatedAwayKey } from './issue.js';
 import { runChild, serveForBench } from './serve.js';
 
-// (b, c, d, and the 1,000 / 1,000,000-key runs) The real keygate: openKeygate + buildServer from
-// the environment the parent sets (a temporary SQLite file, KEYGATE_LOG_LEVEL=silent, ...).
+// (b, c, d, g, w and the 1,000 / 1,000,000-key runs) The real keygate: openKeygate + buildServer
+// from the environment the parent sets (a temporary SQLite file, KEYGATE_LOG_LEVEL=silent, ...).
 // Before listening it issues BENCH_REAL_KEYS keys through its own ApiKeyService, so they carry
-// real bcrypt hashes, spread over users BENCH_KEYS_PER_USER at a time.
-
-const CREATE_CONCURRENCY = 4;
+// real hashes, spread over users BENCH_KEYS_PER_USER at a time; with BENCH_REAL_KEYS=0 on an
+// existing database it issues none (a restart). BENCH_ROTATED_AWAY=1 adds a rotated-away key (g).
 
 runChild(async () => {
   const count = Number(process.env.BENCH_REAL_KEYS ?? '1');
@@ -16,17 +16,10 @@ runChild(async () => {
   const keygate = await openKeygate(loadConfig(), (error) => console.error('bench keygate: last-use write failed', error));
 
   const started = performance.now();
-  const keys: string[] = new Array<string>(count);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const issued = await keygate.apiKeys.create(`bench-user-${Math.floor(i / perUser)}`, { name: `bench key ${i}` });
-      keys[i] = issued.apiKey;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, count) }, worker));
+  const keys = await issueKeys(keygate, count, perUser);
   const setupMs = performance.now() - started;
+  const rotatedAway = process.env.BENCH_ROTATED_AWAY === '1' ? await rotatedAwayKey(keygate) : undefined;
 
   const app = await buildServer(keygate);
-  await serveForBench(app, { keys, setupMs }, () => keygate.close());
+  await serveForBench(app, { keys, setupMs, rotatedAway }, () => keygate.close());
 });

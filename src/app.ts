@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config, VerifierConfig } from './config.js';
 import { ApiKeyService } from './keys/api-key-service.js';
+import { FastHmac } from './keys/fast-hmac.js';
 import { KeyFormat } from './keys/format.js';
 import { KeyHasher } from './keys/hashing.js';
 import { LastUseRecorder } from './keys/last-use.js';
@@ -8,13 +9,10 @@ import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository, KeyChangeStamp } from './store/api-keys-repository.js';
 import { openDatabase, type KeygateDb } from './store/database.js';
+import type { DatabaseOutages } from './store/outage.js';
 import { getOrCreateSetting } from './store/settings.js';
 import { ExchangeTokens } from './tokens/exchange-tokens.js';
 import { createUserTokenVerifier, type UserTokenVerifier } from './tokens/user-tokens.js';
-
-// At most this many distinct secrets are bcrypt-compared for one key_id at once: someone who
-// knows a key_id cannot take the whole thread pool with wrong secrets for it.
-const MAX_PENDING_COMPARES_PER_KEY = 2;
 
 /** Everything a running keygate holds, built from the config; the server and the CLI share it. */
 export interface Keygate {
@@ -27,6 +25,8 @@ export interface Keygate {
   verifier: KeyVerifier;
   exchange: ExchangeTokens;
   metrics: Metrics;
+  /** Tells its watchers when the database stops answering and when it answers again. */
+  databaseOutages: DatabaseOutages;
   /** Writes pending last-use times, then closes the database. */
   close(): Promise<void>;
 }
@@ -38,6 +38,7 @@ export interface VerificationParts {
   format: KeyFormat;
   hasher: KeyHasher;
   verifier: KeyVerifier;
+  databaseOutages: DatabaseOutages;
   close(): Promise<void>;
 }
 
@@ -48,27 +49,29 @@ export async function openVerification(
 ): Promise<VerificationParts> {
   const store = await openDatabase(config.database);
   const repository = new ApiKeyRepository(store.db, new KeyChangeStamp(store.externalChanges));
-  const format = new KeyFormat(config.keyPrefix);
-  const hasher = new KeyHasher(config.bcryptCost);
+  // Generated once and kept in the database, like the other server secrets: every process on
+  // it must compute the same tags and peppered hashes.
+  const tagKey = await getOrCreateSetting(store.db, 'key_tag_key', () => FastHmac.newKey().toString('base64'));
+  const pepper =
+    config.keyPepper ?? (await getOrCreateSetting(store.db, 'key_hash_pepper', () => randomBytes(32).toString('base64url')));
+  const format = new KeyFormat(config.keyPrefix, Buffer.from(tagKey, 'base64'));
+  const hasher = new KeyHasher({
+    scheme: config.keyHash,
+    bcryptCost: config.bcryptCost,
+    pepper: Buffer.from(pepper),
+    concurrency: config.bcryptConcurrency,
+    maxWaiting: config.bcryptQueueLength,
+    maxWaitMs: config.bcryptQueueWaitMs,
+  });
   const lastUse = new LastUseRecorder(repository, config.lastUsedFlushMs, onError);
-  const verifier = new KeyVerifier(
-    repository,
-    format,
-    hasher,
-    lastUse,
-    {
-      cacheSize: config.verifyCacheSize,
-      maxPendingCompares: config.maxPendingCompares,
-      maxPendingComparesPerKey: MAX_PENDING_COMPARES_PER_KEY,
-    },
-    observer,
-  );
+  const verifier = new KeyVerifier(repository, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
   return {
     db: store.db,
     repository,
     format,
     hasher,
     verifier,
+    databaseOutages: store.outages,
     async close() {
       await lastUse.close();
       await store.db.destroy();
@@ -85,7 +88,12 @@ export async function openKeygate(config: Config, onError?: (error: unknown) => 
   const userTokenSecret =
     config.secret ?? (await getOrCreateSetting(db, 'user_token_secret', () => randomBytes(32).toString('base64url')));
   const apiKeys = new ApiKeyService(parts.repository, parts.format, parts.hasher, config);
-  const users = createUserTokenVerifier({ secret: userTokenSecret, oidc: config.oidc, requiredScope: config.requiredScope });
-  const exchange = await ExchangeTokens.open(db, { ...config.exchange, cacheSize: config.verifyCacheSize });
-  return { config, db, apiKeys, users, userTokenSecret, verifier: parts.verifier, exchange, metrics, close: parts.close };
+  const users = createUserTokenVerifier({
+    secret: userTokenSecret,
+    oidc: config.oidc,
+    requiredScope: config.requiredScope,
+    maxTokenTtlSeconds: config.maxTokenTtlSeconds,
+  });
+  const exchange = await ExchangeTokens.open(db, config.exchange);
+  return { config, db, apiKeys, users, userTokenSecret, verifier: parts.verifier, exchange, metrics, databaseOutages: parts.databaseOutages, close: parts.close };
 }

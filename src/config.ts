@@ -1,5 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 
+import type { HashScheme } from './keys/hashing.js';
+
 export type DatabaseLocation =
   | { kind: 'sqlite'; path: string }
   | { kind: 'postgres'; url: string };
@@ -15,10 +17,16 @@ export interface OidcConfig {
 export interface VerifierConfig {
   database: DatabaseLocation;
   keyPrefix: string;
+  /** How new keys are hashed at rest (keys hashed the other way still verify, and are rehashed). */
+  keyHash: HashScheme;
   bcryptCost: number;
+  /** The HMAC scheme's pepper; when absent one is generated and kept in the database. */
+  keyPepper: string | undefined;
   verifyCacheSize: number;
-  /** bcrypt compares pending at once before verification refuses with 503. */
-  maxPendingCompares: number;
+  /** bcrypt jobs at once; how many more may wait, and how long, before a 503. */
+  bcryptConcurrency: number;
+  bcryptQueueLength: number;
+  bcryptQueueWaitMs: number;
   lastUsedFlushMs: number;
 }
 
@@ -33,6 +41,8 @@ export interface Config extends VerifierConfig {
   /** When set, user tokens come from this OpenID Connect provider instead of the local secret. */
   oidc: OidcConfig | undefined;
   requiredScope: string | undefined;
+  /** Longest lifetime (exp - iat) of a local user token. */
+  maxTokenTtlSeconds: number;
   maxKeysPerUser: number;
   defaultExpiresDays: number;
   maxExpiresDays: number;
@@ -47,6 +57,8 @@ export interface Config extends VerifierConfig {
     /** Per client IP, on /verify and /validate. */
     verifyPerIp: number;
   };
+  /** How long clients may take, in milliseconds: slow ones must not hold connections forever. */
+  http: HttpTimeouts;
   exchange: {
     ttlSeconds: number;
     issuer: string;
@@ -54,6 +66,17 @@ export interface Config extends VerifierConfig {
     /** Ed25519 private JWK; when absent one is generated and kept in the database. */
     privateJwk: string | undefined;
   };
+}
+
+export interface HttpTimeouts {
+  /** To send a request's headers, counted from its start (on a new connection, from connecting). */
+  headersTimeoutMs: number;
+  /** To send the whole request, headers and body; not the time keygate takes to answer. */
+  requestTimeoutMs: number;
+  /** How long a connection may sit idle between requests. */
+  keepAliveTimeoutMs: number;
+  /** At shutdown, how long requests in flight may still take before their connections are closed. */
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -94,9 +117,13 @@ export function loadVerifierConfig(env: Env = process.env): VerifierConfig {
   return {
     database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/keygate.db'),
     keyPrefix,
+    keyHash: readHashScheme(read('KEYGATE_KEY_HASH')),
     bcryptCost: integer('KEYGATE_BCRYPT_COST', 10, 10, 15),
+    keyPepper: readPepper(read('KEYGATE_KEY_PEPPER')),
     verifyCacheSize: integer('KEYGATE_VERIFY_CACHE_SIZE', 10_000, 1, 10_000_000),
-    maxPendingCompares: integer('KEYGATE_BCRYPT_MAX_PENDING', 32, 1, 10_000),
+    bcryptConcurrency: integer('KEYGATE_BCRYPT_CONCURRENCY', 4, 1, 256),
+    bcryptQueueLength: integer('KEYGATE_BCRYPT_QUEUE_LENGTH', 1000, 0, 1_000_000),
+    bcryptQueueWaitMs: integer('KEYGATE_BCRYPT_QUEUE_WAIT_MS', 30_000, 1, 600_000),
     lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
   };
 }
@@ -118,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     secret,
     oidc: readOidc(read),
     requiredScope: read('KEYGATE_REQUIRED_SCOPE'),
+    maxTokenTtlSeconds: integer('KEYGATE_MAX_TOKEN_TTL_SECONDS', 30 * 86_400, 60, 366 * 86_400),
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
     maxExpiresDays,
@@ -127,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
       verifyPerKey: integer('KEYGATE_RATE_LIMIT_VERIFY_PER_KEY', 6_000, 0, 100_000_000),
       verifyPerIp: integer('KEYGATE_RATE_LIMIT_VERIFY_PER_IP', 60_000, 0, 100_000_000),
     },
+    http: readHttpTimeouts(integer),
     exchange: {
       ttlSeconds: integer('KEYGATE_EXCHANGE_TTL', 300, 10, 86_400),
       issuer: read('KEYGATE_EXCHANGE_ISSUER') ?? 'keygate',
@@ -134,6 +163,32 @@ export function loadConfig(env: Env = process.env): Config {
       privateJwk: read('KEYGATE_EXCHANGE_PRIVATE_JWK'),
     },
   };
+}
+
+function readHashScheme(raw: string | undefined): HashScheme {
+  if (raw === undefined || raw === 'bcrypt' || raw === 'hmac-sha256') return raw ?? 'bcrypt';
+  throw new ConfigError(`KEYGATE_KEY_HASH must be bcrypt or hmac-sha256, got "${raw}"`);
+}
+
+function readPepper(raw: string | undefined): string | undefined {
+  if (raw !== undefined && Buffer.byteLength(raw) < 32) throw new ConfigError('KEYGATE_KEY_PEPPER must be at least 32 bytes long');
+  return raw;
+}
+
+function readHttpTimeouts(integer: EnvReader['integer']): HttpTimeouts {
+  const hour = 3_600_000;
+  const timeouts = {
+    headersTimeoutMs: integer('KEYGATE_HEADERS_TIMEOUT_MS', 10_000, 100, hour),
+    requestTimeoutMs: integer('KEYGATE_REQUEST_TIMEOUT_MS', 30_000, 100, hour),
+    keepAliveTimeoutMs: integer('KEYGATE_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, hour),
+    shutdownGraceMs: integer('KEYGATE_SHUTDOWN_GRACE_MS', 10_000, 0, hour),
+  };
+  // The request timeout runs from the same start and includes the headers: a longer headers
+  // timeout could never fire (and Node refuses the pair).
+  if (timeouts.headersTimeoutMs > timeouts.requestTimeoutMs) {
+    throw new ConfigError('KEYGATE_HEADERS_TIMEOUT_MS must not be longer than KEYGATE_REQUEST_TIMEOUT_MS');
+  }
+  return timeouts;
 }
 
 /** unset or false: the socket's address; true: any proxy; else proxy addresses or CIDRs, comma-separated. */

@@ -22,6 +22,9 @@ export class Forbidden extends KeygateError {
 
 export class NotFound extends KeygateError {}
 
+/** The change lost a race with another change of the same thing; the caller may look again and retry. */
+export class Conflict extends KeygateError {}
+
 /** A per-user quota (keys per user) is used up. */
 export class LimitReached extends KeygateError {}
 

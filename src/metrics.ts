@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, type Metric, Registry } from 'prom-client';
-import type { VerificationResult, VerifierObserver } from './keys/verifier.js';
+import { VERIFICATION_RESULTS, type VerificationResult, type VerifierObserver } from './keys/verifier.js';
 
 // What GET /metrics shows, in Prometheus text. Counts and timings only: no key, no user.
 
@@ -21,7 +21,7 @@ export interface RateLimitObserver {
 
 const RATE_LIMITS: RateLimitName[] = ['manage_user', 'verify_key', 'verify_ip'];
 
-const RESULTS: VerificationResult[] = ['valid', 'malformed', 'unknown', 'expired', 'throttled', 'overloaded'];
+const RESULTS = VERIFICATION_RESULTS;
 
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
@@ -133,8 +133,8 @@ function verifierMetrics(registry: Registry): VerifierObserver {
   );
   registry.registerMetric(
     talliedMetric(
-      'keygate_bcrypt_compares_total',
-      'bcrypt compares run to verify API keys',
+      'keygate_key_hash_compares_total',
+      'Key hash compares (bcrypt, or HMAC where chosen) run to verify API keys',
       'counter',
       () => [{ labels: {}, value: compares }],
       () => {
@@ -156,7 +156,7 @@ function verifierMetrics(registry: Registry): VerifierObserver {
       if (hit) cache.hit += 1;
       else cache.miss += 1;
     },
-    bcryptCompared() {
+    hashCompared() {
       compares += 1;
     },
   };

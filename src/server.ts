@@ -1,29 +1,84 @@
-import type { Duplex } from 'node:stream';
+import type { ServerOptions } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type HookHandlerDoneFunction,
+} from 'fastify';
 import type { Keygate } from './app.js';
+import type { HttpTimeouts } from './config.js';
 import { Unavailable } from './errors.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { verifyRoutes } from './http/verify-routes.js';
-import { installErrorHandling } from './http/errors.js';
+import { answerClientError, installErrorHandling } from './http/errors.js';
 import { acceptEmptyJsonBodies } from './http/json-body.js';
 import { installRateLimits } from './http/rate-limits.js';
+import { urlRedactor } from './http/redact-url.js';
 import { BEARER_SCHEME, registerContractSchemas } from './http/schemas.js';
 import { pingDatabase } from './store/database.js';
 
 // No endpoint takes more than a small JSON object: anything larger is refused with 413.
 const BODY_LIMIT_BYTES = 16 * 1024;
 
-/** Bytes that do not parse as HTTP never reach a route; they still get a JSON `detail`. */
-function answerMalformedRequest(_error: Error, socket: Duplex): void {
-  const body = JSON.stringify({ detail: 'Malformed HTTP request' });
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  } else {
-    socket.destroy();
+/**
+ * Bounds on slow clients (slowloris), in Fastify's options. Fastify itself sets requestTimeout
+ * and keepAliveTimeout on the server after creating it (its defaults: none, 72 s); `http` goes
+ * to http.createServer, which checks headersTimeout against the requestTimeout it is given.
+ */
+function clientTimeouts(timeouts: HttpTimeouts) {
+  const http: ServerOptions = {
+    requestTimeout: timeouts.requestTimeoutMs,
+    headersTimeout: timeouts.headersTimeoutMs,
+    // Node looks for expired requests only this often (30 s by default). A quarter of the
+    // shorter timeout (the config keeps the headers one shorter) cuts a slow client within
+    // 1.25 times its timeout.
+    connectionsCheckingInterval: Math.max(25, Math.floor(timeouts.headersTimeoutMs / 4)),
+    // Node's refusal of a request without Host has no body: refuseWithoutHost answers instead.
+    requireHostHeader: false,
+  };
+  return { requestTimeout: timeouts.requestTimeoutMs, keepAliveTimeout: timeouts.keepAliveTimeoutMs, http };
+}
+
+/** RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400. */
+function refuseWithoutHost(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+    reply.code(400).send({ detail: 'The Host header is missing' });
+    return;
+  }
+  done();
+}
+
+/**
+ * Once closing has begun, every answer says Connection: close, so that a connection whose
+ * request was in flight closes after its answer instead of idling on into the grace period.
+ */
+function closeConnectionsWhenDraining(app: FastifyInstance): void {
+  let draining = false;
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining) reply.header('connection', 'close');
+    done(null, payload);
+  });
+}
+
+/**
+ * Stops accepting, closes idle connections at once and waits for the requests in flight, for at
+ * most `graceMs`; then every connection left is closed. Without that a client that never
+ * finishes its request would hold the shutdown forever: Node stops enforcing request timeouts
+ * once the server is closing.
+ */
+export async function closeGracefully(app: FastifyInstance, graceMs: number): Promise<void> {
+  const cutoff = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cutoff);
   }
 }
 
@@ -42,24 +97,44 @@ declare module 'fastify' {
 
 export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const { config } = keygate;
+  const redactUrl = urlRedactor([config.keyPrefix]);
   const app = Fastify({
     // Silent means no logger at all: Fastify then makes no child logger per request either.
     logger:
       config.logLevel === 'silent'
         ? false
-        : { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' } },
+        : {
+            level: config.logLevel,
+            redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+            // Fastify's own, with the URL redacted: clients do put keys in query strings and paths.
+            serializers: {
+              req: (request: FastifyRequest) => ({
+                method: request.method,
+                url: redactUrl(request.url),
+                host: request.host,
+                remoteAddress: request.ip,
+                remotePort: request.socket.remotePort,
+              }),
+            },
+          },
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind a load balancer, rate limits per client address need the address it forwards.
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
     // allErrors: report every bad field at once, as FastAPI does; no type coercion: "365" is not a number.
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },
-    clientErrorHandler: answerMalformedRequest,
+    clientErrorHandler: answerClientError,
     frameworkErrors: answerUnroutableUrl,
+    ...clientTimeouts(config.http),
+    // Requests that arrive while closing are served (with Connection: close) during the grace
+    // period, rather than refused with Fastify's 503, whose body has no `detail`.
+    return503OnClosing: false,
   });
+  app.addHook('onRequest', refuseWithoutHost);
+  closeConnectionsWhenDraining(app);
 
   acceptEmptyJsonBodies(app);
-  installErrorHandling(app);
+  installErrorHandling(app, redactUrl);
   registerContractSchemas(app, config);
 
   await app.register(swagger, {
@@ -98,7 +173,9 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     reply.type(keygate.metrics.registry.contentType);
     return keygate.metrics.registry.metrics();
   });
-  const rateLimits = await installRateLimits(app, config, keygate.metrics.rateLimits);
+  const rateLimits = await installRateLimits(app, config, keygate.metrics.rateLimits, (presented) =>
+    keygate.verifier.authenticKeyId(presented),
+  );
   await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, rateLimits.verify));
   return app;

@@ -5,3 +5,18 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 export function hasControlCharacters(text: string): boolean {
   return CONTROL_CHARACTERS.test(text);
 }
+
+declare global {
+  interface String {
+    /** ES2024, in Node 20; the ES2022 library this project compiles against does not declare it. */
+    isWellFormed(): boolean;
+  }
+}
+
+/**
+ * No lone surrogates. Such text has no UTF-8 form: PostgreSQL would store U+FFFD in their place,
+ * so two different names or user ids ("lone\ud800", "lone\udbff") would become one.
+ */
+export function isWellFormedUnicode(text: string): boolean {
+  return text.isWellFormed();
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
-import { KeyHasher } from '../src/keys/hashing.js';
+import { testHasher } from './support/keys.js';
 import { call, keygateForTests, startKeygate } from './support/keygate.js';
 
 const CREATED_MESSAGE = 'API key created successfully. Save it securely - it will not be shown again.';
@@ -47,7 +47,7 @@ describe('create', () => {
     assert.equal(body.message, CREATED_MESSAGE);
     assert.equal(body.last_used, null);
     assert.match(body.key_id, /^[0-9A-Za-z]{12}$/);
-    assert.match(body.api_key, new RegExp(`^mcpkey_live_${body.key_id}_[0-9A-Za-z]{49}$`));
+    assert.match(body.api_key, new RegExp(`^mcpkey_live_${body.key_id}_[0-9A-Za-z]{54}$`));
     const created = Date.parse(body.created);
     assert.ok(created >= before - 1000 && created <= Date.now() + 1000);
     assert.equal(Date.parse(body.expires_at) - created, 30 * DAY_MS);
@@ -208,9 +208,24 @@ describe('rotate', () => {
     // The old key no longer matches what is stored; the new one does.
     const hashAfter = await storedHash(original.key_id);
     assert.ok(hashAfter && hashAfter !== hashBefore);
-    const hasher = new KeyHasher(10);
+    const hasher = testHasher();
     assert.equal(await hasher.matches(original.api_key, hashAfter), false);
     assert.equal(await hasher.matches(response.body.new_api_key, hashAfter), true);
+  });
+
+  test('of concurrent rotations exactly one takes effect; the others get 409 and no dead key', async () => {
+    const { token } = await newUser();
+    const { key_id } = await createKey(token);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => api('POST', `/api/v1/api-keys/${key_id}/rotate`, { token })));
+    const statuses = answers.map((answer) => answer.status).sort();
+    assert.deepEqual(statuses, [200, 409, 409, 409, 409]);
+    for (const lost of answers.filter((answer) => answer.status === 409)) {
+      assert.match(lost.body.detail, /rotated or revoked concurrently/);
+      assert.equal(JSON.stringify(lost.body).includes('mcpkey_'), false, 'a lost rotation hands out no key');
+    }
+    const won = answers.find((answer) => answer.status === 200)!;
+    const verified = await api('POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': won.body.new_api_key } });
+    assert.equal(verified.status, 200);
   });
 
   test('accepts the JSON content type with an empty body, as generated clients send it', async () => {
@@ -294,6 +309,9 @@ describe('bad input', () => {
     ['a name of 101 characters', { name: 'n'.repeat(101) }, ['body', 'name'], 'string_too_long'],
     ['a name that is a number', { name: 42 }, ['body', 'name'], 'string_type'],
     ['a name with a control character', { name: 'bad\u0000name' }, ['body', 'name'], 'string_pattern_mismatch'],
+    // Stored, both would read "lone\ufffd" on PostgreSQL: refused, not silently changed.
+    ['a name with a lone high surrogate', { name: 'lone\ud800' }, ['body', 'name'], 'string_unicode'],
+    ['a name with a lone low surrogate', { name: 'lone\udfff' }, ['body', 'name'], 'string_unicode'],
     ['expires_days of 0', { name: 'x', expires_days: 0 }, ['body', 'expires_days'], 'greater_than_equal'],
     ['expires_days of 3651', { name: 'x', expires_days: 3651 }, ['body', 'expires_days'], 'less_than_equal'],
     ['expires_days as a string', { name: 'x', expires_days: '30' }, ['body', 'expires_days'], 'int_type'],

@@ -1,19 +1,37 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { exportSPKI, SignJWT, type JWTPayload } from 'jose';
 import { LOCAL_TOKEN_AUDIENCE, LOCAL_TOKEN_ISSUER } from '../src/tokens/user-tokens.js';
-import { call, startKeygate, TEST_SECRET, type JsonResponse, keygateForTests, type RunningKeygate } from './support/keygate.js';
+import {
+  closedPortUrl,
+  nowSeconds,
+  OIDC_AUDIENCE,
+  oidcClaims,
+  rsaSigningKey,
+  signRs256,
+  startIdentityProvider,
+  type IdentityProvider,
+  type SigningKey,
+} from './support/identity-provider.js';
+import {
+  call,
+  CLI_SCRIPT,
+  keygateForTests,
+  startKeygate,
+  temporaryFolder,
+  TEST_SECRET,
+  type JsonResponse,
+  type RunningKeygate,
+} from './support/keygate.js';
 
 // Who may call the management endpoints: every case goes over real HTTP to a real keygate,
 // with tokens crafted here by jose (or by hand, for the ones jose refuses to make).
 
 const KEYS_PATH = '/api/v1/api-keys/';
 const encoder = new TextEncoder();
-
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 function base64urlJson(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -140,6 +158,41 @@ describe('local mode (HS256 with the keygate secret)', () => {
     assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ sub: 'x'.repeat(256) }))), /"sub"/);
   });
 
+  test('a token without exp is refused: it would be valid forever', async () => {
+    assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ exp: undefined }))), /"exp"/);
+    assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: undefined, exp: undefined }))), /"exp"/);
+  });
+
+  test('a token issued in the future, beyond the 5 s clock tolerance, is refused', async () => {
+    const now = nowSeconds();
+    assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now + 60 }))), /"iat".*future/);
+    // A minter whose clock runs a little ahead is within the tolerance.
+    assertOk(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now + 3 }))));
+  });
+
+  test('a token living longer than KEYGATE_MAX_TOKEN_TTL_SECONDS (30 days by default) is refused', async () => {
+    const now = nowSeconds();
+    const thirtyDays = 30 * 86_400;
+    assertOk(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now, exp: now + thirtyDays }))));
+    assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now, exp: now + thirtyDays + 1 }))), /lifetime/);
+    // What counts is exp - iat: a long-lived token is refused even when little of it is left.
+    assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now - thirtyDays, exp: now + 60 }))), /lifetime/);
+    // Without iat, exp - now.
+    assertOk(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: undefined }))));
+    assertUnauthorized(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: undefined, exp: now + thirtyDays + 60 }))), /lifetime/);
+  });
+
+  test('a sub that is not well-formed Unicode (a lone surrogate) is refused', async () => {
+    // PostgreSQL would store both as "lone\ufffd": two users would become one.
+    for (const sub of ['lone\ud800', 'lone\udbff']) {
+      const token = await signHs256(localClaims({ sub }));
+      assertUnauthorized(await listKeys(server.baseUrl, token), /"sub".*well-formed Unicode/);
+      assertUnauthorized(await call(server.baseUrl, 'POST', KEYS_PATH, { token, json: { name: 'x' } }), /well-formed Unicode/);
+    }
+    // A surrogate pair is well-formed: an emoji is a fine user id.
+    assertOk(await listKeys(server.baseUrl, await signHs256(localClaims({ sub: 'smile\ud83d\ude00' }))));
+  });
+
   test('a refused token creates nothing (POST)', async () => {
     const now = nowSeconds();
     const expired = await signHs256(localClaims({ sub: 'carol', iat: now - 3600, exp: now - 60 }));
@@ -149,6 +202,51 @@ describe('local mode (HS256 with the keygate secret)', () => {
     const list = await listKeys(server.baseUrl, await signHs256(localClaims({ sub: 'carol' })));
     assertOk(list);
     assert.deepEqual(list.body, []);
+  });
+});
+
+describe('local mode with KEYGATE_MAX_TOKEN_TTL_SECONDS=3600', () => {
+  const server = keygateForTests({ KEYGATE_MAX_TOKEN_TTL_SECONDS: '3600' });
+
+  test('a lifetime of up to an hour is accepted, a second more is not', async () => {
+    const now = nowSeconds();
+    assertOk(await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now, exp: now + 3600 }))));
+    const response = await listKeys(server.baseUrl, await signHs256(localClaims({ iat: now, exp: now + 3601 })));
+    assertUnauthorized(response, /lifetime.*3600 s/);
+  });
+});
+
+describe('`keygate token --ttl` and KEYGATE_MAX_TOKEN_TTL_SECONDS', () => {
+  const run = promisify(execFile);
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    run(process.execPath, [CLI_SCRIPT, 'token', '--user', 'alice', ...args], {
+      cwd: folder,
+      env: { PATH: process.env.PATH, KEYGATE_SECRET: TEST_SECRET, ...env },
+    });
+  let folder: string;
+  before(() => {
+    folder = temporaryFolder();
+  });
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  const refusal = (pattern: RegExp) => (error: { code: number; stderr: string }) =>
+    error.code === 2 && pattern.test(error.stderr);
+
+  test('a ttl beyond the maximum is refused with a message naming the setting', async () => {
+    await assert.rejects(cli(['--ttl', '31d']), refusal(/--ttl 31d is longer than KEYGATE_MAX_TOKEN_TTL_SECONDS \(2592000 s\)/));
+    await assert.rejects(cli(['--ttl', '2h'], { KEYGATE_MAX_TOKEN_TTL_SECONDS: '3600' }), refusal(/KEYGATE_MAX_TOKEN_TTL_SECONDS \(3600 s\)/));
+  });
+
+  test('the maximum itself is minted, and a server accepts it', async () => {
+    const token = (await cli(['--ttl', '30d'])).stdout.trim().split('\n').at(-1) ?? '';
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString());
+    assert.equal(payload.exp - payload.iat, 30 * 86_400);
+    const server = await startKeygate();
+    try {
+      assertOk(await listKeys(server.baseUrl, token));
+    } finally {
+      await server.close();
+    }
   });
 });
 
@@ -187,87 +285,6 @@ describe('local mode with KEYGATE_REQUIRED_SCOPE=keys:manage', () => {
 
 // ---------------------------------------------------------------------------------------------
 // OIDC mode: the identity provider is a real loopback HTTP server run by the test.
-
-type JwksAnswer = 'keys' | 'http 500' | 'not JSON' | 'not a key set';
-
-interface IdentityProvider {
-  url: string;
-  requests: { discovery: number; jwks: number };
-  /** What the JWKS path answers; a test may break it. */
-  jwksAnswer: JwksAnswer;
-  /** The issuer the discovery document names; its own URL unless a test says otherwise. */
-  discoveredIssuer?: string;
-  close(): Promise<void>;
-}
-
-async function startIdentityProvider(jwks: { keys: JWK[] }): Promise<IdentityProvider> {
-  const provider: IdentityProvider = {
-    url: '',
-    requests: { discovery: 0, jwks: 0 },
-    jwksAnswer: 'keys',
-    close: async () => {},
-  };
-  const send = (response: ServerResponse, status: number, body: unknown) => {
-    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  };
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    if (request.url === '/.well-known/openid-configuration') {
-      provider.requests.discovery += 1;
-      send(response, 200, { issuer: provider.discoveredIssuer ?? provider.url, jwks_uri: `${provider.url}/jwks.json` });
-    } else if (request.url === '/jwks.json') {
-      provider.requests.jwks += 1;
-      if (provider.jwksAnswer === 'keys') send(response, 200, jwks);
-      else if (provider.jwksAnswer === 'http 500') send(response, 500, { error: 'server_error' });
-      else if (provider.jwksAnswer === 'not JSON') response.writeHead(200, { 'content-type': 'text/html' }).end('<html>');
-      else send(response, 200, { not: 'a key set' });
-    } else {
-      send(response, 404, { error: 'not_found' });
-    }
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  provider.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  provider.close = () =>
-    new Promise<void>((resolve, reject) => {
-      server.closeAllConnections(); // keygate's fetch keeps its connections alive
-      server.close((error) => (error ? reject(error) : resolve()));
-    });
-  return provider;
-}
-
-/** A loopback address nothing listens on. */
-async function closedPortUrl(): Promise<string> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-  return `http://127.0.0.1:${port}`;
-}
-
-interface SigningKey {
-  kid: string;
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
-  publicJwk: JWK;
-}
-
-async function rsaSigningKey(kid: string): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
-  return { kid, privateKey, publicKey, publicJwk };
-}
-
-const OIDC_AUDIENCE = 'some-audience';
-
-function oidcClaims(issuer: string, overrides: JWTPayload = {}): JWTPayload {
-  const now = nowSeconds();
-  return { sub: 'user-a', iss: issuer, aud: OIDC_AUDIENCE, iat: now, exp: now + 3600, ...overrides };
-}
-
-function signRs256(payload: JWTPayload, key: SigningKey, kid: string = key.kid): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(key.privateKey);
-}
 
 /** No stack frames, file paths or error properties in what the caller sees. */
 function assertNoInternals(body: unknown): void {
@@ -355,6 +372,13 @@ describe('OIDC mode (RS256 keys from a discovered JWKS)', () => {
     const now = nowSeconds();
     const token = await signRs256(oidcClaims(provider.url, { iat: now - 3600, exp: now - 60 }), signingKey);
     assertUnauthorized(await listKeys(server.baseUrl, token), /expired/i);
+  });
+
+  test('without exp, or issued in the future', async () => {
+    const withoutExp = await signRs256(oidcClaims(provider.url, { exp: undefined }), signingKey);
+    assertUnauthorized(await listKeys(server.baseUrl, withoutExp), /"exp"/);
+    const future = await signRs256(oidcClaims(provider.url, { iat: nowSeconds() + 60 }), signingKey);
+    assertUnauthorized(await listKeys(server.baseUrl, future), /"iat".*future/);
   });
 
   test('unknown kid (signed by a key pair the provider does not publish)', async () => {

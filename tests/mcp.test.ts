@@ -169,7 +169,7 @@ describe('keygateMcpVerifier', () => {
     });
   }
 
-  for (const reason of ['throttled', 'overloaded'] satisfies Refusal[]) {
+  for (const reason of ['overloaded'] satisfies Refusal[]) {
     test(`'${reason}' is ServerError (requireBearerAuth's 500; it has no 429 or 503), not a 401`, async () => {
       await assert.rejects(verifierAnswering({ valid: false, reason }).verifyAccessToken('x'), (error: unknown) => {
         assert.ok(error instanceof ServerError);

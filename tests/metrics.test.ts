@@ -7,7 +7,7 @@ import { createMetrics } from '../src/metrics.js';
 // scraped. Whoever scrapes must not be able to tell: the same observations fed to prom-client's
 // own Counter and Histogram must read exactly the same.
 
-const COUNTERS = ['keygate_verifications_total', 'keygate_verify_cache_total', 'keygate_bcrypt_compares_total'];
+const COUNTERS = ['keygate_verifications_total', 'keygate_verify_cache_total', 'keygate_key_hash_compares_total'];
 const HISTOGRAM = 'keygate_verification_duration_seconds';
 
 type Labels = Record<string, string | number>;
@@ -29,7 +29,7 @@ test("the verifier's series read exactly as prom-client's own Counter and Histog
   ];
   for (const [result, seconds] of times) verifier.verified(result, seconds);
   for (const hit of [true, true, false]) verifier.warmCache(hit);
-  for (let i = 0; i < 3; i++) verifier.bcryptCompared();
+  for (let i = 0; i < 3; i++) verifier.hashCompared();
 
   const reference = new Registry();
   for (const name of COUNTERS) {
@@ -60,7 +60,7 @@ test('resetting the registry zeroes the tallies too', async () => {
   const { registry, verifier } = createMetrics();
   verifier.verified('valid', 0.002);
   verifier.warmCache(false);
-  verifier.bcryptCompared();
+  verifier.hashCompared();
   registry.resetMetrics();
   for (const name of [...COUNTERS, HISTOGRAM]) {
     const { values } = await seriesOf(registry, name);

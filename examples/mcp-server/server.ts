@@ -5,13 +5,12 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Request, Response } from 'express';
 import { createKeyVerifier, type VerifiesKeys } from '../../src/index.js';
-import { keygateMcpVerifier } from '../../src/integrations/mcp.js';
+import { keygateBearerAuth } from '../../src/integrations/mcp.js';
 
 export interface McpServerOptions {
   /** keygate's database; default: DATABASE_URL, else sqlite:./data/keygate.db (as keygate's). */
@@ -35,7 +34,7 @@ function buildMcpServer(): McpServer {
     'whoami',
     { description: 'Names the user and the key_id of the API key this request was made with.' },
     (extra) => {
-      // Set by keygateMcpVerifier: requireBearerAuth puts it on req.auth, the transport passes it on.
+      // Set by keygateBearerAuth (through the SDK's requireBearerAuth) on req.auth; the transport passes it on.
       const owner = extra.authInfo?.extra ?? {};
       const answer = { user_id: owner.userId, key_id: owner.keyId, key_name: owner.name };
       return { content: [{ type: 'text', text: JSON.stringify(answer) }] };
@@ -44,12 +43,13 @@ function buildMcpServer(): McpServer {
   return server;
 }
 
-/** The Express app: /mcp behind requireBearerAuth, answered statelessly. */
+/** The Express app: /mcp behind keygateBearerAuth, answered statelessly. */
 export function createMcpApp(keys: VerifiesKeys, host: string) {
   // createMcpExpressApp parses JSON bodies and, on a loopback host, refuses foreign Host headers
   // (DNS rebinding protection).
   const app = createMcpExpressApp({ host });
-  const auth = requireBearerAuth({ verifier: keygateMcpVerifier(keys) });
+  // The SDK's requireBearerAuth, plus a 503 with Retry-After when keygate cannot verify now.
+  const auth = keygateBearerAuth(keys);
 
   // Stateless: a fresh server and transport for every POST, so that any number of instances can
   // serve the same clients, and every request is checked against the key as it is right now.
@@ -72,7 +72,7 @@ export function createMcpApp(keys: VerifiesKeys, host: string) {
   });
 
   // Without sessions there is no stream to open (GET) or session to end (DELETE). They still
-  // pass requireBearerAuth first: without a valid key the answer is 401, not a hint about /mcp.
+  // pass keygateBearerAuth first: without a valid key the answer is 401, not a hint about /mcp.
   const methodNotAllowed = (_req: Request, res: Response) => {
     res.status(405).set('Allow', 'POST').json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null });
   };

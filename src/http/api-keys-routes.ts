@@ -67,7 +67,11 @@ export function apiKeyRoutes(
         const body = isEmbeddedCreateBody(request.body) ? (request.body.request as CreateBody) : request.body;
         const input: CreateKeyInput = { name: body.name, expiresDays: body.expires_days };
         const issued = await service.create(request.caller.userId, input);
-        return reply.code(201).send({ ...keyResponse(issued), api_key: issued.apiKey, message: CREATED_MESSAGE });
+        // The key in clear: no cache, a browser's or a proxy's, may keep this answer.
+        return reply
+          .code(201)
+          .header('cache-control', 'no-store')
+          .send({ ...keyResponse(issued), api_key: issued.apiKey, message: CREATED_MESSAGE });
       },
     );
 
@@ -125,8 +129,9 @@ export function apiKeyRoutes(
           }),
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const rotated = await service.rotate(request.caller.userId, request.params.key_id);
+        reply.header('cache-control', 'no-store'); // the new key in clear, as on create
         return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };
       },
     );

@@ -1,6 +1,9 @@
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   BadRequest,
+  Conflict,
   Forbidden,
   InvalidInput,
   KeygateError,
@@ -10,6 +13,7 @@ import {
   Unauthenticated,
   Unavailable,
 } from '../errors.js';
+import { isDatabaseOutage } from '../store/outage.js';
 import { isEmbeddedCreateBody } from './schemas.js';
 
 // The one place that turns failures into HTTP answers: `{"detail": "..."}` for every error,
@@ -36,6 +40,7 @@ const statusOfDomainError = new Map<Function, number>([
   [Unauthenticated, 401],
   [Forbidden, 403],
   [NotFound, 404],
+  [Conflict, 409],
   [TooManyRequests, 429],
   [Unavailable, 503],
 ]);
@@ -51,7 +56,7 @@ export interface ErrorAnswer {
  * error handler and the Express glue, so both answer alike.
  */
 export function answerFor(error: Error, authorization: string | undefined): ErrorAnswer | undefined {
-  const status = error instanceof KeygateError ? statusOfDomainError.get(error.constructor) : undefined;
+  const status = error instanceof KeygateError ? statusOf(error) : undefined;
   if (status === undefined) return undefined;
   const headers: Record<string, string> = {};
   const challenge = bearerChallenge(error, authorization);
@@ -62,11 +67,31 @@ export function answerFor(error: Error, authorization: string | undefined): Erro
   return { status, headers, detail: error.message };
 }
 
+/** The status of the nearest class in the error's chain that has one (QueueFull is an Unavailable). */
+function statusOf(error: KeygateError): number | undefined {
+  for (let type = error.constructor; type !== KeygateError && type !== Function.prototype; type = Object.getPrototypeOf(type)) {
+    const status = statusOfDomainError.get(type);
+    if (status !== undefined) return status;
+  }
+  return undefined;
+}
+
 const validationContexts: Record<string, string> = { body: 'body', params: 'path', querystring: 'query', headers: 'header' };
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** `redactUrl` takes keys and query strings out of the URL a 404 names. */
+export function installErrorHandling(app: FastifyInstance, redactUrl: (url: string) => string): void {
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ detail: `No route for ${request.method} ${request.url.split('?')[0]}` });
+    reply.code(404).send({ detail: `No route for ${request.method} ${redactUrl(request.url)}` });
+  });
+  // Node hands CONNECT to this event alone and drops the connection when nobody listens. A 4xx,
+  // not 501: a client's mistake should not count among the server's failures.
+  app.server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    answerOnSocket(socket, 405, 'CONNECT is not supported: keygate is not a proxy', true, { Allow: 'GET, HEAD, POST, DELETE' });
+  });
+  // An Expect other than 100-continue: Node's own 417 has no body. (The request never reaches a route.)
+  app.server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const body = JSON.stringify({ detail: 'Only "Expect: 100-continue" is supported' });
+    response.writeHead(417, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -85,7 +110,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const answer = answerFor(error, request.headers.authorization);
     if (answer !== undefined) {
-      if (error instanceof Unavailable) request.log.warn({ err: error }, 'keygate cannot answer now');
+      // A database outage is logged once when it starts (DatabaseOutages), not once per request.
+      if (error instanceof Unavailable && !isDatabaseOutage(error)) request.log.warn({ err: error }, 'keygate cannot answer now');
       return reply.code(answer.status).headers(answer.headers).send({ detail: answer.detail });
     }
     const status = error.statusCode ?? 500;
@@ -96,6 +122,44 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     return reply.code(status).send({ detail: error.message });
   });
+}
+
+// Bytes that never became a request (malformed, too slow, headers too large) reach no route:
+// Node reports them as client errors, with the socket and nothing else to answer on.
+const clientErrorAnswers = new Map<string, [number, string]>([
+  ['ERR_HTTP_REQUEST_TIMEOUT', [408, 'The request took too long to arrive']],
+  ['HPE_HEADER_OVERFLOW', [431, 'The request headers are too large']],
+]);
+
+/** Fastify's clientErrorHandler: an answer with a JSON `detail` (none on HEAD), then the connection closes. */
+export function answerClientError(error: Error & { code?: string; rawPacket?: unknown }, socket: Duplex): void {
+  // Once an answer has begun on this connection a second one would corrupt it: close, as Node does.
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, detail] = clientErrorAnswers.get(error.code ?? '') ?? [400, 'Malformed HTTP request'];
+  answerOnSocket(socket, status, detail, requestMethod(error.rawPacket, inFlight) !== 'HEAD');
+}
+
+/**
+ * The method of the request that failed: its request object's, when it got that far; else the
+ * start of the bytes that failed to parse, which hold the request line when the request came in
+ * one piece (as the small requests of keygate's clients do).
+ */
+function requestMethod(rawPacket: unknown, inFlight: ServerResponse | undefined): string | undefined {
+  if (inFlight !== undefined) return inFlight.req.method;
+  return Buffer.isBuffer(rawPacket) ? /^[A-Z]+(?= )/.exec(rawPacket.toString('latin1', 0, 16))?.[0] : undefined;
+}
+
+/** Writes a whole answer straight to the socket and closes it, which frees the descriptor once the bytes are out. */
+function answerOnSocket(socket: Duplex, status: number, detail: string, withBody: boolean, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ detail });
+  const fields = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close', ...headers };
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+  // end() alone would wait for the client to close its side too, as a slow client never does.
+  socket.end(withBody ? head + body : head, () => socket.destroy());
 }
 
 /** RFC 6750 section 3: `invalid_token` only when a bearer token was actually presented. */

@@ -11,7 +11,6 @@ import type {
 import { Redis, type Result } from 'ioredis';
 import type { Config } from '../config.js';
 import { TooManyRequests } from '../errors.js';
-import { KeyFormat } from '../keys/format.js';
 import type { RateLimitName, RateLimitObserver } from '../metrics.js';
 import { presentedKey } from './presented-key.js';
 
@@ -93,8 +92,13 @@ interface Limit {
  * config.redisUrl is set (the connection closes with `app`). Waits at most
  * REDIS_STARTUP_WAIT_MS for Redis: keygate starts and serves without it.
  */
-export async function installRateLimits(app: FastifyInstance, config: Config, observer: RateLimitObserver): Promise<RateLimitHooks> {
-  const { manage, verify } = limitsOf(config);
+export async function installRateLimits(
+  app: FastifyInstance,
+  config: Config,
+  observer: RateLimitObserver,
+  authenticKeyId: AuthenticKeyId,
+): Promise<RateLimitHooks> {
+  const { manage, verify } = limitsOf(config, authenticKeyId);
   if (manage.length === 0 && verify.length === 0) return { manage: undefined, verify: undefined };
   const enforce = enforcer(observer);
 
@@ -112,19 +116,22 @@ export async function installRateLimits(app: FastifyInstance, config: Config, ob
   return { manage: redisHook(manage, redis, enforce, onStoreError), verify: redisHook(verify, redis, enforce, onStoreError) };
 }
 
-function limitsOf(config: Config): { manage: Limit[]; verify: Limit[] } {
+/** The key_id of text keygate issued (KeyVerifier.authenticKeyId), undefined for anything else. */
+export type AuthenticKeyId = (presented: string) => string | undefined;
+
+function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Limit[]; verify: Limit[] } {
   const { managePerUser, verifyPerKey, verifyPerIp } = config.rateLimits;
-  const format = new KeyFormat(config.keyPrefix);
   const limit = (name: RateLimitName, max: number, what: string, fieldsOnEveryResponse: boolean, keyOf: Limit['keyOf']): Limit[] =>
     max === 0 ? [] : [{ name, max, keyOf, description: `at most ${plural(max, what)} per minute`, fieldsOnEveryResponse }];
   return {
     manage: limit('manage_user', managePerUser, 'management request', true, (request) => request.caller.userId),
     verify: [
-      // Text of a key's shape counts against the key_id it names (checksum or not); a request
-      // without one is counted by its address, in a budget of its own.
+      // Only a key keygate issued counts against its key_id: text with a forged or missing tag is
+      // no key's traffic, so junk aimed at a known key_id cannot use up that key's budget. It is
+      // counted by its address instead, in a budget of its own.
       ...limit('verify_key', verifyPerKey, 'verification', false, (request) => {
         const presented = presentedKey(request.headers);
-        const keyId = presented === undefined ? undefined : format.claimedKeyId(presented);
+        const keyId = presented === undefined ? undefined : authenticKeyId(presented);
         return keyId ?? NO_KEY_PREFIX + addressKey(request.ip);
       }),
       ...limit('verify_ip', verifyPerIp, 'verification', false, (request) => addressKey(request.ip)),

@@ -1,8 +1,8 @@
-import { InvalidInput, LimitReached, NotFound } from '../errors.js';
+import { Conflict, InvalidInput, LimitReached, NotFound } from '../errors.js';
 import type { ApiKeyMetadata, ApiKeyRepository } from '../store/api-keys-repository.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
-import { hasControlCharacters } from '../text.js';
+import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
 
 export interface KeyRules {
   maxKeysPerUser: number;
@@ -44,6 +44,9 @@ export class ApiKeyService {
   async create(userId: string, input: CreateKeyInput): Promise<IssuedKey> {
     const name = this.validName(input.name);
     const expiresDays = this.validExpiresDays(input.expiresDays ?? this.rules.defaultExpiresDays);
+    // Refused before any hashing when the limit is plainly reached; the insert below counts again,
+    // atomically, for creates that race.
+    if ((await this.repository.countByUser(userId)) >= this.rules.maxKeysPerUser) throw this.limitReached();
     const keyId = this.format.newKeyId();
     const apiKey = this.format.issue(keyId);
     // Hash before the transaction: bcrypt takes tens of milliseconds and must not hold the lock.
@@ -58,11 +61,7 @@ export class ApiKeyService {
       expires_at: new Date(created.getTime() + expiresDays * DAY_MS).toISOString(),
       last_used_at: null,
     };
-    if (!(await this.repository.insertWithinLimit(row, this.rules.maxKeysPerUser))) {
-      throw new LimitReached(
-        `Maximum of ${this.rules.maxKeysPerUser} API keys allowed per user. Revoke an existing key before creating more.`,
-      );
-    }
+    if (!(await this.repository.insertWithinLimit(row, this.rules.maxKeysPerUser))) throw this.limitReached();
     return { ...toView(row), apiKey };
   }
 
@@ -70,12 +69,20 @@ export class ApiKeyService {
     return (await this.repository.listByUser(userId)).map(toView);
   }
 
-  /** A new secret under the same key_id; name, created and expires_at are kept, the old key dies. */
+  /**
+   * A new secret under the same key_id; name, created and expires_at are kept, the old key dies.
+   * The key is looked up before any hashing, and replaced only if no other rotation replaced it
+   * meanwhile: of two concurrent rotations one wins and the other is told (409), so no caller
+   * holds a key that is dead on arrival.
+   */
   async rotate(userId: string, keyId: string): Promise<IssuedKey> {
-    if (!this.format.isKeyId(keyId)) throw new NotFound('API key not found');
+    const current = this.format.isKeyId(keyId) ? await this.repository.findHash(userId, keyId) : undefined;
+    if (current === undefined) throw new NotFound('API key not found');
     const apiKey = this.format.issue(keyId);
-    const updated = await this.repository.replaceHash(userId, keyId, await this.hasher.hash(apiKey));
-    if (!updated) throw new NotFound('API key not found');
+    const updated = await this.repository.replaceHash(keyId, current, await this.hasher.hash(apiKey), userId);
+    if (!updated) {
+      throw new Conflict('The key was rotated or revoked concurrently: this rotation did not take effect. List your keys and retry.');
+    }
     return { ...toView(updated), apiKey };
   }
 
@@ -84,8 +91,19 @@ export class ApiKeyService {
     if (this.format.isKeyId(keyId)) await this.repository.delete(userId, keyId);
   }
 
+  private limitReached(): LimitReached {
+    return new LimitReached(
+      `Maximum of ${this.rules.maxKeysPerUser} API keys allowed per user. Revoke an existing key before creating more.`,
+    );
+  }
+
   private validName(raw: unknown): string {
     if (typeof raw !== 'string') throw new InvalidInput('name', 'Input should be a valid string', 'string_type');
+    // Lone surrogates have no UTF-8 form: PostgreSQL would store U+FFFD, SQLite other bytes,
+    // so the stored name would differ from the one acknowledged.
+    if (!isWellFormedUnicode(raw)) {
+      throw new InvalidInput('name', 'Name must be well-formed Unicode (it has a lone surrogate)', 'string_unicode');
+    }
     const name = raw.trim();
     const length = [...name].length;
     if (length === 0) throw new InvalidInput('name', 'Name must not be empty or blank', 'string_too_short');

@@ -1,23 +1,68 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcrypt';
+import { BoundedQueue } from './bounded-queue.js';
 
-// bcrypt reads only the first 72 bytes of its input, and a key with a long prefix is longer
-// than that. It is therefore given a SHA-256 digest of the whole key (44 base64 characters),
-// so every character of the key counts. bcrypt runs in libuv's thread pool, off the event loop.
+// How a key is kept at rest; the stored text names its scheme, so keys hashed either way verify
+// whatever the setting, and a key hashed the other way is rehashed on its next success.
+// - bcrypt (the default, as the seed asks): of a SHA-256 digest of the whole key, since bcrypt
+//   reads only the first 72 bytes of its input and a key is longer. Tens of milliseconds of a
+//   thread of libuv's pool, so compares and hashes go through a bounded queue.
+// - hmac-sha256: HMAC-SHA256 under a pepper that is never stored in a key's row; a microsecond,
+//   on the event loop.
+
+export type HashScheme = 'bcrypt' | 'hmac-sha256';
+
+const HMAC_PREFIX = 'hmac-sha256$';
+
+export interface HashSettings {
+  scheme: HashScheme;
+  bcryptCost: number;
+  /** The HMAC scheme's key; needed to verify hmac-sha256 hashes even while bcrypt is chosen. */
+  pepper: Buffer;
+  /** bcrypt jobs running at once, waiting at most, and how long one may wait. */
+  concurrency: number;
+  maxWaiting: number;
+  maxWaitMs: number;
+}
 
 function digestOf(key: string): string {
   return createHash('sha256').update(key).digest('base64');
 }
 
 export class KeyHasher {
-  constructor(private readonly cost: number) {}
+  private readonly queue: BoundedQueue;
 
-  hash(key: string): Promise<string> {
-    return bcrypt.hash(digestOf(key), this.cost);
+  constructor(private readonly settings: HashSettings) {
+    this.queue = new BoundedQueue(settings.concurrency, settings.maxWaiting, settings.maxWaitMs);
   }
 
-  /** Constant-time comparison is bcrypt's own. */
-  matches(key: string, hash: string): Promise<boolean> {
-    return bcrypt.compare(digestOf(key), hash);
+  /** The stored form of a new key, by the configured scheme. */
+  hash(key: string): Promise<string> {
+    if (this.settings.scheme === 'hmac-sha256') return Promise.resolve(HMAC_PREFIX + this.hmacOf(key).toString('base64'));
+    return this.queue.run(() => bcrypt.hash(digestOf(key), this.settings.bcryptCost));
+  }
+
+  /**
+   * Whether `key` is the one `stored` was made from, by the scheme `stored` names: a boolean at
+   * once for HMAC, a promise for bcrypt, which rejects with Unavailable when its queue is full.
+   * Both compare in constant time (bcrypt's own compare; timingSafeEqual).
+   */
+  matches(key: string, stored: string): boolean | Promise<boolean> {
+    if (stored.startsWith(HMAC_PREFIX)) {
+      const expected = Buffer.from(stored.slice(HMAC_PREFIX.length), 'base64');
+      const actual = this.hmacOf(key);
+      return expected.length === actual.length && timingSafeEqual(expected, actual);
+    }
+    return this.queue.run(() => bcrypt.compare(digestOf(key), stored));
+  }
+
+  /** Whether `stored` was made another way than a new hash would be (scheme, or bcrypt cost). */
+  isOutdated(stored: string): boolean {
+    if (this.settings.scheme === 'hmac-sha256') return !stored.startsWith(HMAC_PREFIX);
+    return stored.startsWith(HMAC_PREFIX) || bcrypt.getRounds(stored) !== this.settings.bcryptCost;
+  }
+
+  private hmacOf(key: string): Buffer {
+    return createHmac('sha256', this.settings.pepper).update(key).digest();
   }
 }

@@ -1,23 +1,29 @@
 import { LRUCache } from 'lru-cache';
-import { KeygateError, TooManyRequests, Unauthenticated, Unavailable } from '../errors.js';
+import { KeygateError, Unauthenticated } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
 import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
+import { overloaded, QueueFull } from './bounded-queue.js';
+import { FastHmac } from './fast-hmac.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { LastUseRecorder } from './last-use.js';
-import { ProcessHmac } from './process-hmac.js';
 
 // The hot path: every request a client makes with its key comes through verify() or verifyNow().
 // In order:
-// 1. a warm entry for this exact key whose row provably has not changed since: valid, no I/O
-//    (only text of a key's length is looked up; an entry is only ever made for a well-formed key);
-// 2. prefix and checksum, no I/O;
-// 3. the row by primary key; a warm entry that matched this very hash: valid, no bcrypt;
-//    a remembered failure against this very hash: refused, no bcrypt;
-// 4. one bcrypt compare (shared by concurrent requests with the same key), remembered either way.
-// Warm entries are keyed by an HMAC under a key that lives only in this process: the cache
-// holds no key, and nothing in it is useful outside this process.
-// Steps 1 and 2 need no promise: a warm key is settled synchronously (verifyNow), which the
+// 1. a warm entry for this exact text whose row provably has not changed since: valid, no I/O
+//    (only text of a key's length is looked up; an entry is only ever made for an issued key);
+// 2. a remembered refusal of this exact text: refused, no I/O. Exact, since a text keygate
+//    issued that once failed never becomes valid: its key was revoked (key_ids are never reused)
+//    or rotated to new random characters;
+// 3. checksum and authenticity tag, no I/O: text keygate did not issue ends here, alike for
+//    known and unknown key_ids, so nothing but keygate's own keys ever reaches steps 4 and 5;
+// 4. the row by primary key; a warm entry that matched this very hash: valid, no hash work;
+// 5. one hash compare (for bcrypt shared by concurrent requests with the same text, and waiting
+//    in a bounded queue), remembered either way. A key hashed otherwise than the setting asks
+//    is rehashed once it matched.
+// Warm entries and refusals are keyed by an HMAC under a key that lives only in this process:
+// the cache holds no key, and nothing in it is useful outside this process.
+// Steps 1 to 3 need no promise: a warm key is settled synchronously (verifyNow), which the
 // HTTP route turns into its answer in the same tick.
 
 export interface VerifiedKey {
@@ -27,30 +33,27 @@ export interface VerifiedKey {
   expiresAt: string;
 }
 
-/** Why a key was refused. The first three are told apart only in metrics, never to the caller. */
-export type Refusal = 'malformed' | 'unknown' | 'expired' | 'throttled' | 'overloaded';
+/**
+ * Why a key was refused: the first three are told apart only in metrics, never to the caller.
+ * `overloaded`: too many hash compares are waiting; the caller may retry.
+ */
+export const REFUSALS = ['malformed', 'unknown', 'expired', 'overloaded'] as const;
+export type Refusal = (typeof REFUSALS)[number];
 
 export type Verification = { valid: true; key: VerifiedKey } | { valid: false; reason: Refusal };
 
-export type VerificationResult = 'valid' | Refusal;
+export const VERIFICATION_RESULTS = ['valid', ...REFUSALS] as const;
+export type VerificationResult = (typeof VERIFICATION_RESULTS)[number];
 
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
   verified(result: VerificationResult, seconds: number): void;
   warmCache(hit: boolean): void;
-  bcryptCompared(): void;
-}
-
-export interface VerifierLimits {
-  /** Warm entries (and, as many again, remembered failures) kept per process. */
-  cacheSize: number;
-  /** bcrypt compares running or waiting for the thread pool at once; beyond it, refuse at once. */
-  maxPendingCompares: number;
-  /** Distinct secrets being compared for one key_id at once; beyond it that key_id is throttled. */
-  maxPendingComparesPerKey: number;
+  hashCompared(): void;
 }
 
 interface WarmEntry {
+  /** The same object for as long as the row is unchanged: what exchanged tokens are cached by. */
   key: VerifiedKey;
   keyHash: string;
   expiresAtMs: number;
@@ -58,38 +61,46 @@ interface WarmEntry {
   stamp: number | undefined;
 }
 
-const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, bcryptCompared() {} };
+const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, hashCompared() {} };
 
 export class KeyVerifier {
-  private readonly tags = new ProcessHmac();
+  private readonly cacheKeys = new FastHmac();
   private readonly warm: LRUCache<string, WarmEntry>;
-  /** tag -> the hash this secret failed against. */
-  private readonly failed: LRUCache<string, string>;
-  /** In-flight compares by tag and hash: concurrent requests with one key share one bcrypt. */
+  /** Texts refused for good (see step 2). */
+  private readonly refused: LRUCache<string, true>;
+  /** In-flight compares by text and hash: concurrent requests with one key share one bcrypt. */
   private readonly comparing = new Map<string, Promise<boolean>>();
-  private readonly pendingPerKey = new Map<string, number>();
-  private pending = 0;
 
   constructor(
     private readonly repository: ApiKeyRepository,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
     private readonly lastUse: LastUseRecorder,
-    private readonly limits: VerifierLimits,
+    cacheSize: number,
     private readonly observer: VerifierObserver = silentObserver,
+    private readonly onError: (error: unknown) => void = () => {},
   ) {
-    this.warm = new LRUCache({ max: limits.cacheSize });
-    this.failed = new LRUCache({ max: limits.cacheSize });
+    this.warm = new LRUCache({ max: cacheSize });
+    this.refused = new LRUCache({ max: cacheSize });
   }
 
   async verify(presented: string): Promise<Verification> {
     return this.verifyNow(presented);
   }
 
-  /** verify() without a promise where none is needed: a warm or malformed key is settled at once. */
+  /** verify() without a promise where none is needed: a warm, remembered or forged key is settled at once. */
   verifyNow(presented: string): MaybePromise<Verification> {
     const started = performance.now();
     return andThen(this.check(presented), (verification) => this.observed(verification, started));
+  }
+
+  /**
+   * The key_id of text keygate issued, or undefined, without I/O: what per-key rate limits count
+   * by. A warm text is known to be issued; otherwise its tag decides.
+   */
+  authenticKeyId(presented: string): string | undefined {
+    if (!this.format.hasKeyLength(presented)) return undefined;
+    return this.warm.peek(this.cacheKeys.tag(presented))?.key.keyId ?? this.format.authenticKeyId(presented);
   }
 
   private observed(verification: Verification, started: number): Verification {
@@ -99,47 +110,41 @@ export class KeyVerifier {
 
   private check(presented: string): MaybePromise<Verification> {
     if (!this.format.hasKeyLength(presented)) return refuse('malformed');
-    const tag = this.tags.tag(presented);
-    const entry = this.warm.get(tag);
+    const cacheKey = this.cacheKeys.tag(presented);
+    const entry = this.warm.get(cacheKey);
     // A warm entry was made from this very text after its format was checked: no need to parse
     // it again, only to prove that no key has changed since.
     if (entry !== undefined && entry.stamp !== undefined && entry.stamp === this.repository.changes.current()) {
       this.observer.warmCache(true);
       return this.accept(entry);
     }
+    if (this.refused.has(cacheKey)) return refuse('unknown');
     const keyId = this.format.keyIdOf(presented);
     if (keyId === undefined) return refuse('malformed');
-    return this.checkRow(presented, keyId, tag, entry);
+    return this.checkRow(presented, keyId, cacheKey, entry).catch(overloadedOrThrow);
   }
 
-  private async checkRow(presented: string, keyId: string, tag: string, entry: WarmEntry | undefined): Promise<Verification> {
+  private async checkRow(presented: string, keyId: string, cacheKey: string, entry: WarmEntry | undefined): Promise<Verification> {
     // Read before the row: if it still reads the same later, the row is still as read here.
     const stamp = this.repository.changes.current();
     const row = await this.repository.findForVerification(keyId);
+    // An entry made while the row was read (by a concurrent request with the same text) counts too.
+    entry = this.warm.peek(cacheKey) ?? entry;
     // A hit: the warm entry settles it, whether or not the row had to be read to be sure.
     const warmHit = row !== undefined && entry?.keyHash === row.key_hash;
     this.observer.warmCache(warmHit);
-    if (row === undefined) {
-      this.warm.delete(tag);
+    if (row === undefined || !(warmHit || (await this.compare(cacheKey, presented, row.key_hash)))) {
+      this.warm.delete(cacheKey);
+      this.refused.set(cacheKey, true);
       return refuse('unknown');
     }
-    let matches: boolean;
-    if (warmHit) matches = true;
-    else if (this.failed.get(tag) === row.key_hash) matches = false;
-    else {
-      const compared = await this.compare(tag, keyId, presented, row.key_hash);
-      if (typeof compared === 'string') return refuse(compared);
-      matches = compared;
-    }
-    if (!matches) {
-      this.warm.delete(tag);
-      this.failed.set(tag, row.key_hash);
-      return refuse('unknown');
-    }
+    const keyHash = warmHit ? row.key_hash : await this.rehashedIfOutdated(presented, row);
     // The only place entries are made: after keyIdOf() accepted this very text, which is what
     // lets check() trust an entry without parsing the text again.
-    const warmed = warmEntry(row, stamp);
-    this.warm.set(tag, warmed);
+    const warmed = entry !== undefined && sameKey(entry, row) ? entry : warmEntry(row);
+    warmed.keyHash = keyHash;
+    warmed.stamp = stamp;
+    this.warm.set(cacheKey, warmed);
     return this.accept(warmed);
   }
 
@@ -149,26 +154,30 @@ export class KeyVerifier {
     return { valid: true, key: entry.key };
   }
 
-  private compare(tag: string, keyId: string, presented: string, keyHash: string): Promise<boolean> | 'throttled' | 'overloaded' {
-    const flight = `${tag}:${keyHash}`;
+  private async compare(cacheKey: string, presented: string, keyHash: string): Promise<boolean> {
+    const flight = `${cacheKey}:${keyHash}`;
     const inFlight = this.comparing.get(flight);
     if (inFlight) return inFlight;
-    const pendingForKey = this.pendingPerKey.get(keyId) ?? 0;
-    if (pendingForKey >= this.limits.maxPendingComparesPerKey) return 'throttled';
-    if (this.pending >= this.limits.maxPendingCompares) return 'overloaded';
-
-    this.pending += 1;
-    this.pendingPerKey.set(keyId, pendingForKey + 1);
-    this.observer.bcryptCompared();
-    const compared = this.hasher.matches(presented, keyHash).finally(() => {
-      this.pending -= 1;
-      const left = (this.pendingPerKey.get(keyId) ?? 1) - 1;
-      if (left === 0) this.pendingPerKey.delete(keyId);
-      else this.pendingPerKey.set(keyId, left);
-      this.comparing.delete(flight);
-    });
+    this.observer.hashCompared();
+    const compared = Promise.resolve(this.hasher.matches(presented, keyHash)).finally(() => this.comparing.delete(flight));
     this.comparing.set(flight, compared);
     return compared;
+  }
+
+  /**
+   * The row's hash, made anew by the configured scheme when it was made another way: so an
+   * operator switches schemes without reissuing keys. A failed rehash keeps the old hash (it
+   * still verifies) and is reported, never held against the key.
+   */
+  private async rehashedIfOutdated(presented: string, row: VerificationRow): Promise<string> {
+    if (!this.hasher.isOutdated(row.key_hash)) return row.key_hash;
+    try {
+      const rehashed = await this.hasher.hash(presented);
+      return (await this.repository.replaceHash(row.key_id, row.key_hash, rehashed)) ? rehashed : row.key_hash;
+    } catch (error) {
+      this.onError(error);
+      return row.key_hash;
+    }
   }
 }
 
@@ -176,12 +185,23 @@ function refuse(reason: Refusal): Verification {
   return { valid: false, reason };
 }
 
-function warmEntry(row: VerificationRow, stamp: number | undefined): WarmEntry {
+/** A full hash queue is a refusal to retry, not a failure of the verification. */
+function overloadedOrThrow(error: unknown): Verification {
+  if (error instanceof QueueFull) return refuse('overloaded');
+  throw error;
+}
+
+function sameKey(entry: WarmEntry, row: VerificationRow): boolean {
+  const { key } = entry;
+  return key.userId === row.user_id && key.name === row.name && key.expiresAt === row.expires_at;
+}
+
+function warmEntry(row: VerificationRow): WarmEntry {
   return {
     key: { userId: row.user_id, keyId: row.key_id, name: row.name, expiresAt: row.expires_at },
     keyHash: row.key_hash,
     expiresAtMs: Date.parse(row.expires_at),
-    stamp,
+    stamp: undefined,
   };
 }
 
@@ -190,12 +210,5 @@ export const INVALID_KEY_DETAIL = 'Invalid API key';
 
 /** The domain error for a refusal, as every adapter (HTTP route, Fastify, Express, MCP) reports it. */
 export function refusalError(reason: Refusal): KeygateError {
-  switch (reason) {
-    case 'throttled':
-      return new TooManyRequests('Too many verifications of this key are in progress; retry shortly', 1);
-    case 'overloaded':
-      return new Unavailable('Too many keys are being verified at once; retry shortly', { retryAfterSeconds: 1 });
-    default:
-      return new Unauthenticated(INVALID_KEY_DETAIL);
-  }
+  return reason === 'overloaded' ? overloaded() : new Unauthenticated(INVALID_KEY_DETAIL);
 }

@@ -47,12 +47,7 @@ export class ApiKeyRepository {
         .values({ user_id: row.user_id })
         .onConflict((conflict) => conflict.column('user_id').doUpdateSet({ user_id: row.user_id }))
         .execute();
-      const { held } = await trx
-        .selectFrom('api_keys')
-        .select((eb) => eb.fn.countAll<number | string>().as('held'))
-        .where('user_id', '=', row.user_id)
-        .executeTakeFirstOrThrow();
-      if (Number(held) >= limit) return false;
+      if ((await countKeysOf(trx, row.user_id)) >= limit) return false;
       await trx.insertInto('api_keys').values(row).execute();
       return true;
     });
@@ -69,15 +64,31 @@ export class ApiKeyRepository {
       .execute();
   }
 
-  /** Replaces the hash of the user's key; undefined when the user holds no such key. */
-  async replaceHash(userId: string, keyId: string, keyHash: string): Promise<ApiKeyMetadata | undefined> {
-    const updated = await this.db
-      .updateTable('api_keys')
-      .set({ key_hash: keyHash })
+  /** How many keys the user holds now. */
+  countByUser(userId: string): Promise<number> {
+    return countKeysOf(this.db, userId);
+  }
+
+  /** The hash of the user's key, or undefined when the user holds no such key. */
+  async findHash(userId: string, keyId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('api_keys')
+      .select('key_hash')
       .where('key_id', '=', keyId)
       .where('user_id', '=', userId)
-      .returning(metadataColumns)
       .executeTakeFirst();
+    return row?.key_hash;
+  }
+
+  /**
+   * Replaces the key's hash `from` with `to`, only if it still is `from` (and, when given, the
+   * key is `userId`'s): of two concurrent replacements exactly one takes effect. The key's
+   * metadata when it did, else undefined.
+   */
+  async replaceHash(keyId: string, from: string, to: string, userId?: string): Promise<ApiKeyMetadata | undefined> {
+    let update = this.db.updateTable('api_keys').set({ key_hash: to }).where('key_id', '=', keyId).where('key_hash', '=', from);
+    if (userId !== undefined) update = update.where('user_id', '=', userId);
+    const updated = await update.returning(metadataColumns).executeTakeFirst();
     this.changes.noteLocalWrite();
     return updated;
   }
@@ -110,4 +121,13 @@ export class ApiKeyRepository {
       }
     });
   }
+}
+
+async function countKeysOf(db: KeygateDb, userId: string): Promise<number> {
+  const { held } = await db
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<number | string>().as('held'))
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
+  return Number(held);
 }

@@ -4,7 +4,10 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseLocation } from '../config.js';
+import { guardedDialect, QueryGuard } from './guarded-dialect.js';
 import { migrations } from './migrations/index.js';
+import { DatabaseOutages } from './outage.js';
+import { postgresDoesNotAnswer, sqliteDoesNotAnswer } from './unreachable.js';
 import type { Database } from './schema.js';
 
 export type KeygateDb = Kysely<Database>;
@@ -16,9 +19,16 @@ export interface Store {
    * without a query; undefined where the database cannot tell that cheaply.
    */
   readonly externalChanges: (() => number) | undefined;
+  /** Tells its watchers when the database stops answering and when it answers again. */
+  readonly outages: DatabaseOutages;
 }
 
 const POSTGRES_POOL_SIZE = 10;
+/**
+ * A server that is down refuses at once, but one out of reach (a network partition, a failover
+ * in progress) never answers: without a bound, requests would hang on it instead of getting 503.
+ */
+const POSTGRES_CONNECT_TIMEOUT_MS = 3000;
 
 /** Opens the database named by the config and brings its schema up to date. */
 export function openDatabase(location: DatabaseLocation): Promise<Store> {
@@ -31,25 +41,37 @@ export function openDatabase(location: DatabaseLocation): Promise<Store> {
  * commits cannot be seen without a query, so every verification reads its row (by primary key).
  */
 async function openPostgres(url: string): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE });
+  const pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
   // An idle connection that the server drops (a restart, a failover) must not crash keygate:
   // the pool discards it, and the next query opens a new one.
   pool.on('error', () => undefined);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const outages = new DatabaseOutages();
+  const dialect = guardedDialect(new PostgresDialect({ pool }), new QueryGuard(postgresDoesNotAnswer, outages));
+  const db = new Kysely<Database>({ dialect });
   await closedOnFailure(db, async () => {
     const { error } = await migratorFor(db, { transactional: true }).migrateToLatest();
     if (error) throw error;
   });
-  return { db, externalChanges: undefined };
+  return { db, externalChanges: undefined, outages };
 }
 
 async function openSqlite(path: string): Promise<Store> {
   const sqlite = openSqliteFile(path);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const outages = new DatabaseOutages();
+  const guard = new QueryGuard(sqliteDoesNotAnswer, outages);
+  const db = new Kysely<Database>({ dialect: guardedDialect(new SqliteDialect({ database: sqlite }), guard) });
   await closedOnFailure(db, () => migrateSqlite(db, sqlite));
-  // SQLite bumps data_version for every commit by another connection, and only then.
+  // SQLite bumps data_version for every commit by another connection, and only then. Read
+  // outside Kysely (on the hot path, without a promise), so guarded here.
   const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
-  return { db, externalChanges: () => dataVersion.get() as number };
+  const externalChanges = (): number => {
+    try {
+      return dataVersion.get() as number;
+    } catch (error) {
+      throw guard.translated(error);
+    }
+  };
+  return { db, externalChanges, outages };
 }
 
 function openSqliteFile(path: string): SqliteDatabase.Database {
@@ -69,10 +91,18 @@ function openSqliteFile(path: string): SqliteDatabase.Database {
 
 /**
  * better-sqlite3 waits for a lock synchronously, blocking the very thread whose pending work
- * would release it; so migrations within one process take turns here, and the database lock
- * below is left to separate processes.
+ * would release it; so migrations within one process take turns here, and so does any write
+ * made while another connection of this process may be migrating (the server secrets created
+ * at start). The database lock below is left to separate processes.
  */
-let migrationsInThisProcess: Promise<unknown> = Promise.resolve();
+let localTurns: Promise<unknown> = Promise.resolve();
+
+/** Runs `work` after every earlier turn of this process has ended. */
+export function inLocalTurn<T>(work: () => Promise<T>): Promise<T> {
+  const done = localTurns.then(work);
+  localTurns = done.catch(() => undefined);
+  return done;
+}
 
 /**
  * Kysely's SQLite adapter takes no lock, so two processes starting on a new file could both
@@ -80,9 +110,7 @@ let migrationsInThisProcess: Promise<unknown> = Promise.resolve();
  * process waits (busy_timeout), then finds the migrations applied.
  */
 function migrateSqlite(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<void> {
-  const migrated = migrationsInThisProcess.then(() => migrateSqliteLocked(db, sqlite));
-  migrationsInThisProcess = migrated.catch(() => undefined);
-  return migrated;
+  return inLocalTurn(() => migrateSqliteLocked(db, sqlite));
 }
 
 async function migrateSqliteLocked(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<void> {

@@ -1,10 +1,18 @@
-import type { KeygateDb } from './database.js';
+import { inLocalTurn, type KeygateDb } from './database.js';
 
 /**
  * Returns the setting, creating it with `generate()` on first use. Safe when several
  * processes start at once: the first insert wins and every process reads that value.
  */
-export async function getOrCreateSetting(
+export function getOrCreateSetting(
+  db: KeygateDb,
+  name: string,
+  generate: () => string | Promise<string>,
+): Promise<string> {
+  return inLocalTurn(() => readOrInsert(db, name, generate));
+}
+
+async function readOrInsert(
   db: KeygateDb,
   name: string,
   generate: () => string | Promise<string>,

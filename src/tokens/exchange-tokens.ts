@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { randomUUID } from 'node:crypto';
 import {
   calculateJwkThumbprint,
   decodeProtectedHeader,
@@ -24,8 +24,6 @@ export interface ExchangeSettings {
   audience: string;
   /** An Ed25519 private JWK (JSON); when absent one is generated and kept in the database. */
   privateJwk: string | undefined;
-  /** Tokens remembered for reuse, one per key. */
-  cacheSize: number;
 }
 
 export interface ExchangeToken {
@@ -42,20 +40,20 @@ type PublishedKey = JWK & { kid: string; alg: 'EdDSA'; use: 'sig' };
 
 export class ExchangeTokens {
   /**
-   * Signing costs far more than verifying a warm key, so a token is handed out again to the same
-   * key while more than half of its lifetime is left. A revoked or rotated key gets none: the
-   * key is verified before every exchange.
+   * Signing costs far more than verifying a warm key, so a token is handed out again while more
+   * than half of its lifetime is left: to the same verified key object, which the verifier keeps
+   * only as long as that very text (secret included) is valid and its row unchanged. So a rotated
+   * key's new text gets a token of its own, a revoked or rotated-away text gets none (it is
+   * verified before every exchange), and tokens leave with their warm entries.
    */
-  private readonly recent: LRUCache<string, CachedToken>;
+  private readonly recent = new WeakMap<VerifiedKey, CachedToken>();
 
   private constructor(
     private readonly settings: ExchangeSettings,
     private readonly privateKey: CryptoKey | Uint8Array,
     private readonly publicKey: CryptoKey | Uint8Array,
     private readonly published: PublishedKey,
-  ) {
-    this.recent = new LRUCache({ max: settings.cacheSize });
-  }
+  ) {}
 
   static async open(db: KeygateDb, settings: ExchangeSettings): Promise<ExchangeTokens> {
     const privateJwk = parsePrivateJwk(
@@ -71,7 +69,7 @@ export class ExchangeTokens {
   issue(key: VerifiedKey): MaybePromise<ExchangeToken> {
     const now = Date.now();
     const ttlMs = this.settings.ttlSeconds * 1000;
-    const cached = this.recent.get(key.keyId);
+    const cached = this.recent.get(key);
     if (cached && cached.expiresAtMs - now > ttlMs / 2) {
       return { accessToken: cached.accessToken, expiresIn: Math.floor((cached.expiresAtMs - now) / 1000) };
     }
@@ -82,13 +80,16 @@ export class ExchangeTokens {
     const issuedAt = Math.floor(now / 1000);
     const accessToken = await new SignJWT({ key_id: key.keyId })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: this.published.kid })
+      // Each token its own: a backend can deny-list one, and no two are alike even when the
+      // same claims are signed in the same second (Ed25519 signatures are deterministic).
+      .setJti(randomUUID())
       .setSubject(key.userId)
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + this.settings.ttlSeconds)
       .sign(this.privateKey);
-    this.recent.set(key.keyId, { accessToken, expiresAtMs: (issuedAt + this.settings.ttlSeconds) * 1000 });
+    this.recent.set(key, { accessToken, expiresAtMs: (issuedAt + this.settings.ttlSeconds) * 1000 });
     return { accessToken, expiresIn: this.settings.ttlSeconds };
   }
 

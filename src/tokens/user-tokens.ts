@@ -1,7 +1,7 @@
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { OidcConfig } from '../config.js';
-import { Forbidden, Unauthenticated, Unavailable } from '../errors.js';
-import { hasControlCharacters } from '../text.js';
+import { Forbidden, KeygateError, Unauthenticated, Unavailable } from '../errors.js';
+import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
 
 // Who is calling the management endpoints: the `sub` of a JWT, either signed by keygate's
 // own secret (local mode, HS256) or by an OpenID Connect provider (asymmetric keys only).
@@ -20,7 +20,15 @@ export interface UserTokenVerifier {
 export const LOCAL_TOKEN_ISSUER = 'keygate';
 export const LOCAL_TOKEN_AUDIENCE = 'keygate';
 const MAX_USER_ID_LENGTH = 255;
+/** How far a token's exp, nbf and iat may be off keygate's clock. */
 const CLOCK_TOLERANCE_SECONDS = 5;
+/**
+ * After a failed fetch at the provider, and between two refetches for an unknown kid: as long as
+ * the Retry-After keygate answers its 503 with, so that a client retrying then finds a new try.
+ */
+export const PROVIDER_COOLDOWN_MS = 30_000;
+/** How old the provider's keys may grow before they are read again (in the background). */
+export const KEY_SET_MAX_AGE_MS = 10 * 60_000;
 // Never HS*: in OIDC mode a token signed with a shared secret is refused outright, so a
 // public key can never be used as an HMAC secret (algorithm confusion).
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -48,36 +56,21 @@ export function createUserTokenVerifier(options: {
   secret: string;
   oidc: OidcConfig | undefined;
   requiredScope: string | undefined;
+  /** Longest lifetime (exp - iat) of a local token. */
+  maxTokenTtlSeconds: number;
 }): UserTokenVerifier {
   const { oidc, requiredScope } = options;
-  const verifyToken = oidc
-    ? (token: string) =>
-        jwtVerify(token, oidcKeys(oidc), {
-          issuer: oidc.issuer,
-          audience: oidc.audience,
-          algorithms: ASYMMETRIC_ALGORITHMS,
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        })
-    : (token: string) =>
-        jwtVerify(token, localSecretKey(options.secret), {
-          issuer: LOCAL_TOKEN_ISSUER,
-          audience: LOCAL_TOKEN_AUDIENCE,
-          algorithms: ['HS256'],
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        });
+  const verifyToken = oidc ? oidcTokenVerifier(oidc) : localTokenVerifier(options.secret, options.maxTokenTtlSeconds);
 
   return {
     async verify(token) {
       let payload: JWTPayload;
       try {
-        ({ payload } = await verifyToken(token));
+        payload = await verifyToken(token);
       } catch (error) {
         throw translateJoseError(error);
       }
-      const userId = payload.sub;
-      if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || hasControlCharacters(userId)) {
-        throw new Unauthenticated(`Token must carry a "sub" claim of 1 to ${MAX_USER_ID_LENGTH} printable characters`);
-      }
+      const userId = userIdOf(payload);
       const scopes = scopesOf(payload);
       if (requiredScope !== undefined && !scopes.has(requiredScope)) {
         throw new Forbidden(`Token lacks the required scope "${requiredScope}"`, { missingScope: requiredScope });
@@ -85,6 +78,63 @@ export function createUserTokenVerifier(options: {
       return { userId, scopes };
     },
   };
+}
+
+/** What both modes ask of every token; a token without exp would be good forever. */
+const COMMON_CHECKS: JWTVerifyOptions = { requiredClaims: ['exp'], clockTolerance: CLOCK_TOLERANCE_SECONDS };
+
+const epochSeconds = (): number => Math.floor(Date.now() / 1000);
+
+function localTokenVerifier(secret: string, maxTtlSeconds: number): (token: string) => Promise<JWTPayload> {
+  const key = localSecretKey(secret);
+  return async (token) => {
+    const { payload } = await jwtVerify(token, key, {
+      ...COMMON_CHECKS,
+      issuer: LOCAL_TOKEN_ISSUER,
+      audience: LOCAL_TOKEN_AUDIENCE,
+      algorithms: ['HS256'],
+    });
+    const now = epochSeconds();
+    checkIssuedAt(payload, now);
+    // Whoever holds the secret could mint a token for years; keygate's own are bounded. jose
+    // has checked that exp is there (were it not, Infinity would refuse the token all the same).
+    const { exp = Infinity, iat = now } = payload;
+    if (exp - iat > maxTtlSeconds) {
+      throw new Unauthenticated(`Token lifetime (exp - iat) is longer than the ${maxTtlSeconds} s keygate accepts`);
+    }
+    return payload;
+  };
+}
+
+function oidcTokenVerifier(oidc: OidcConfig): (token: string) => Promise<JWTPayload> {
+  const keys = oidcKeys(oidc);
+  return async (token) => {
+    const { payload } = await jwtVerify(token, keys, {
+      ...COMMON_CHECKS,
+      issuer: oidc.issuer,
+      audience: oidc.audience,
+      algorithms: ASYMMETRIC_ALGORITHMS,
+    });
+    checkIssuedAt(payload, epochSeconds());
+    return payload;
+  };
+}
+
+/** jose checks iat only against a maximum age, which keygate does not set: a future iat passes it. */
+function checkIssuedAt(payload: JWTPayload, now: number): void {
+  if (payload.iat !== undefined && payload.iat > now + CLOCK_TOLERANCE_SECONDS) {
+    throw new Unauthenticated(`Token "iat" is in the future (more than ${CLOCK_TOLERANCE_SECONDS} s ahead of keygate's clock)`);
+  }
+}
+
+function userIdOf(payload: JWTPayload): string {
+  const userId = payload.sub;
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || hasControlCharacters(userId)) {
+    throw new Unauthenticated(`Token must carry a "sub" claim of 1 to ${MAX_USER_ID_LENGTH} printable characters`);
+  }
+  // PostgreSQL would store a lone surrogate as U+FFFD: "lone\ud800" and "lone\udbff" would be one user.
+  if (!isWellFormedUnicode(userId)) throw new Unauthenticated('Token "sub" claim is not well-formed Unicode (a lone surrogate)');
+  return userId;
 }
 
 /** `scope` (space-separated, RFC 8693) or `scp` (a list or a string, as Entra ID and Okta send it). */
@@ -98,28 +148,93 @@ function scopesOf(payload: JWTPayload): Set<string> {
 }
 
 /**
- * The provider's key set, found through its discovery document unless configured outright.
- * Any failure to obtain keys is the provider's (Unavailable), never the caller's; only "no key
- * with this kid" is held against the token.
+ * The provider's key set, found through its discovery document unless configured outright, both
+ * read once for the life of the verifier. Any failure to obtain keys is the provider's
+ * (Unavailable), never the caller's; only "no key with this kid" is held against the token.
  */
 function oidcKeys(oidc: OidcConfig): JWTVerifyGetKey {
-  let keySet: Promise<JWTVerifyGetKey> | undefined;
-  const load = async (): Promise<JWTVerifyGetKey> => {
-    const jwksUrl = oidc.jwksUrl ?? (await discoverJwksUrl(oidc.issuer));
-    return createRemoteJWKSet(new URL(jwksUrl));
+  const keySet = keptOnceLoaded(async () => providerKeySet(new URL(oidc.jwksUrl ?? (await discoverJwksUrl(oidc.issuer)))));
+  return async (header, token) => (await keySet())(header, token);
+}
+
+/**
+ * `load`'s result, kept once it succeeds. A failure is answered again for PROVIDER_COOLDOWN_MS
+ * without trying: neither forgotten at once (every request would fetch) nor kept for ever.
+ * Concurrent callers share one attempt.
+ */
+function keptOnceLoaded<T>(load: () => Promise<T>): () => Promise<T> {
+  let attempt: Promise<T> | undefined;
+  let retryAt = Infinity;
+  return () => {
+    if (attempt === undefined || Date.now() >= retryAt) {
+      retryAt = Infinity;
+      attempt = load();
+      attempt.catch(() => {
+        retryAt = Date.now() + PROVIDER_COOLDOWN_MS;
+      });
+    }
+    return attempt;
   };
-  return async (header, token) => {
-    // A failed discovery is forgotten, so the next request tries again.
-    keySet ??= load().catch((error: unknown) => {
-      keySet = undefined;
-      throw error;
-    });
-    const getKey = await keySet;
+}
+
+/**
+ * jose's remote key set, told when to fetch. Left to itself it fetches too often when the
+ * provider is down (node_modules/jose/dist/webapi/jwks/remote.js): its cooldown for unknown kids
+ * counts from the last *successful* fetch, so during an outage every unknown kid fetches again;
+ * and once its keys are older than cacheMaxAge it awaits a refetch before every verification and
+ * fails it when the refetch fails, so tokens of keys it holds fail too. With an infinite maximum
+ * age and cooldown jose fetches only on reload(), and this decides when:
+ * - the first time keys are needed; after a failure, not again within the cooldown;
+ * - for an unknown kid, when nothing was fetched within the cooldown (failed or not);
+ * - keys older than KEY_SET_MAX_AGE_MS are read again in the background, the kept ones answering
+ *   meanwhile, and for as long as the provider is down.
+ * jose still shares one fetch among concurrent reloads, times it out and validates the set.
+ */
+function providerKeySet(url: URL): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(url, { cacheMaxAge: Infinity, cooldownDuration: Infinity });
+  let loadedAt: number | undefined;
+  let failedAt = -Infinity;
+  const lastFetchAt = () => Math.max(loadedAt ?? -Infinity, failedAt);
+  const fetchedRecently = () => Date.now() - lastFetchAt() < PROVIDER_COOLDOWN_MS;
+  const unavailable = (cause?: unknown) => new Unavailable("The identity provider's signing keys could not be read", { cause });
+  const reload = async (): Promise<void> => {
     try {
-      return await getKey(header, token);
+      await remote.reload();
+      loadedAt = Date.now();
+    } catch (error) {
+      failedAt = Date.now();
+      throw unavailable(error);
+    }
+  };
+
+  /** The key among those held; a key the provider publishes but that cannot be used is its fault. */
+  const heldKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token);
     } catch (error) {
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
-      throw new Unavailable("The identity provider's signing keys could not be read", { cause: error });
+      throw unavailable(error);
+    }
+  };
+
+  return async (header, token) => {
+    if (loadedAt === undefined) {
+      if (fetchedRecently()) throw unavailable();
+      await reload();
+    } else if (Date.now() - loadedAt >= KEY_SET_MAX_AGE_MS && !fetchedRecently()) {
+      // Its outcome is seen in loadedAt and failedAt; this token is judged by the held keys.
+      reload().catch(() => {});
+    }
+    try {
+      return await heldKey(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      if (!fetchedRecently()) {
+        await reload();
+        return heldKey(header, token);
+      }
+      // While the provider is down, a kid it may have just published cannot be judged.
+      throw failedAt > (loadedAt ?? -Infinity) ? unavailable() : error;
     }
   };
 }
@@ -148,14 +263,15 @@ async function discoverJwksUrl(issuer: string): Promise<string> {
 
 /** jose's verdict in the caller's terms; anything that is not about the token passes through. */
 function translateJoseError(error: unknown): Error {
-  if (error instanceof Unavailable) return error;
+  if (error instanceof KeygateError) return error;
   if (error instanceof errors.JWTExpired) return new Unauthenticated('Token has expired');
   if (error instanceof errors.JWTClaimValidationFailed) {
     const reasons: Record<string, string> = {
       iss: 'Token issuer is not accepted',
       aud: 'Token audience is not accepted',
       nbf: 'Token is not yet valid',
-      iat: 'Token is not yet valid',
+      exp: 'Token must carry a numeric "exp" claim: a token that never expires is refused',
+      iat: 'Token "iat" claim must be a number',
     };
     return new Unauthenticated(reasons[error.claim] ?? `Token claim "${error.claim}" is invalid`);
   }

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { after, before } from 'node:test';
 import { openKeygate, type Keygate } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -121,7 +122,7 @@ export async function tokenFromDatabase(databaseUrl: string, userId: string): Pr
   }
 }
 
-/** The value of one series in a keygate's /metrics, e.g. `keygate_bcrypt_compares_total`. */
+/** The value of one series in a keygate's /metrics, e.g. `keygate_key_hash_compares_total`. */
 export async function metric(baseUrl: string, series: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
@@ -174,8 +175,19 @@ const SPAWN_TIMEOUT_MS = 30_000;
  * Starts `node dist/src/main.js` as a separate process and waits until it listens (it learns
  * the port from the info-level "Server listening" line, so the log level stays at info).
  */
-export async function spawnKeygate(env: Record<string, string>, cwd: string): Promise<KeygateProcess> {
-  const child = spawn(process.execPath, [MAIN_SCRIPT], {
+export interface SpawnOptions {
+  /** `ulimit -n` for the process: how many file descriptors (sockets included) it may hold. */
+  fileDescriptorLimit?: number;
+}
+
+export async function spawnKeygate(env: Record<string, string>, cwd: string, options: SpawnOptions = {}): Promise<KeygateProcess> {
+  const limit = options.fileDescriptorLimit;
+  // bash sets the limit, then exec hands its process over to node: the pid stays the server's.
+  const [command, args] =
+    limit === undefined
+      ? [process.execPath, [MAIN_SCRIPT]]
+      : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$1"`, process.execPath, MAIN_SCRIPT]];
+  const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH, PORT: '0', ...env, KEYGATE_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -212,9 +224,94 @@ export async function spawnKeygate(env: Record<string, string>, cwd: string): Pr
       return output;
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return; // exited, or killed
       child.kill('SIGTERM');
       await once(child, 'exit');
     },
   };
+}
+
+/** The exit code of `child` (null: killed by a signal); a child still running after `withinMs` is killed and the wait fails. */
+export async function exitCode(child: ChildProcess, withinMs: number): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const timer = setTimeout(() => child.kill('SIGKILL'), withinMs);
+  try {
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    if (signal === 'SIGKILL') throw new Error(`the process did not exit within ${withinMs} ms`);
+    return code;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface HeldConnection {
+  socket: Socket;
+  /** Resolves when the first bytes of an answer arrive. */
+  answered: Promise<void>;
+  /** Everything the server sent, once the server has ended or reset the connection. */
+  closedByServer: Promise<string>;
+}
+
+/**
+ * Opens a loopback connection, sends `bytes` and holds it open: it never ends its own side
+ * (allowHalfOpen), so it closes only when the server closes it. Callers destroy it when done.
+ */
+export function holdConnection(baseUrl: string, bytes: string): HeldConnection {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true });
+  socket.on('connect', () => socket.write(bytes));
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const answered = once(socket, 'data').then(() => undefined);
+  answered.catch(() => {}); // a connection closed without an answer rejects it: only awaiting it fails
+  const closedByServer = new Promise<string>((resolve) => {
+    socket.once('end', () => resolve(received));
+    // A reset (by the server, or by the kernel on its behalf when it accepts nothing more).
+    socket.on('error', () => resolve(received));
+  });
+  return { socket, answered, closedByServer };
+}
+
+/** Resolves with what `promise` resolves to, or rejects once `ms` have passed without it. */
+export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface RawExchange {
+  status: number;
+  /** Lowercase names. */
+  headers: Record<string, string>;
+  /** Every byte after the header block, up to the server closing the connection. */
+  body: string;
+}
+
+/**
+ * Sends `bytes` on a new connection and reads until the server closes it, so that stray bytes
+ * after an answer show (a body on a HEAD answer, say). Fails after `hangAfterMs`.
+ */
+export async function rawExchange(baseUrl: string, bytes: string, hangAfterMs = 10_000): Promise<RawExchange> {
+  const held = holdConnection(baseUrl, bytes);
+  try {
+    const text = await within(hangAfterMs, held.closedByServer, 'the server closing the connection');
+    const headEnd = text.indexOf('\r\n\r\n');
+    const [statusLine = '', ...lines] = text.slice(0, headEnd === -1 ? text.length : headEnd).split('\r\n');
+    const status = /^HTTP\/1\.1 (\d{3}) /.exec(statusLine);
+    if (status === null || headEnd === -1) throw new Error(`not an HTTP answer: ${JSON.stringify(text)}`);
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    return { status: Number(status[1]), headers, body: text.slice(headEnd + 4) };
+  } finally {
+    held.socket.destroy();
+  }
 }

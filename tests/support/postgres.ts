@@ -13,7 +13,14 @@ import pg from 'pg';
 export interface PostgresCluster {
   /** Connects as the superuser to the `postgres` database. */
   adminUrl: string;
+  /** Stops the server and deletes the cluster. */
   stop(): Promise<void>;
+  /**
+   * Stops the server as an outage would (fast shutdown: open sessions are terminated), keeping
+   * the cluster's data; resume() starts it again on the same port.
+   */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 /** The folder of initdb, pg_ctl and postgres, or undefined when PostgreSQL is not installed. */
@@ -54,27 +61,43 @@ export async function startPostgres(): Promise<PostgresCluster> {
   if (initialized.status !== 0) throw new Error(`initdb failed: ${initialized.stderr}`);
 
   const port = await freePort();
+  const adminUrl = `postgres://keygate@127.0.0.1:${port}/postgres`;
   // Durability is not what these tests are about: no fsync makes them fast.
   const [postgres, postgresArgs] = command('postgres', [
     '-D', data, '-p', String(port), '-k', folder, '-c', 'listen_addresses=127.0.0.1',
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
   ]);
-  const server: ChildProcess = spawn(postgres, postgresArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  server.stderr?.on('data', (chunk) => (log += chunk));
-  const adminUrl = `postgres://keygate@127.0.0.1:${port}/postgres`;
-  await waitUntilReady(adminUrl, server, () => log);
+  const startServer = async (): Promise<ChildProcess> => {
+    const server: ChildProcess = spawn(postgres, postgresArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    server.stderr?.on('data', (chunk) => (log += chunk));
+    await waitUntilReady(adminUrl, server, () => log);
+    return server;
+  };
+  const stopServer = async (server: ChildProcess): Promise<void> => {
+    if (server.exitCode !== null) return;
+    // pg_ctl, not a signal: runuser does not pass signals on to postgres.
+    const exited = once(server, 'exit');
+    const [pgCtl, pgCtlArgs] = command('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w']);
+    spawnSync(pgCtl, pgCtlArgs, { stdio: 'ignore' });
+    await exited;
+  };
+  let running: ChildProcess | undefined = await startServer();
   return {
     adminUrl,
     async stop() {
-      if (server.exitCode === null) {
-        // pg_ctl, not a signal: runuser does not pass signals on to postgres.
-        const exited = once(server, 'exit');
-        const [pgCtl, pgCtlArgs] = command('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w']);
-        spawnSync(pgCtl, pgCtlArgs, { stdio: 'ignore' });
-        await exited;
-      }
+      if (running !== undefined) await stopServer(running);
+      running = undefined;
       rmSync(folder, { recursive: true, force: true });
+    },
+    async pause() {
+      if (running === undefined) throw new Error('postgres is already paused');
+      await stopServer(running);
+      running = undefined;
+    },
+    async resume() {
+      if (running !== undefined) throw new Error('postgres is already running');
+      running = await startServer();
     },
   };
 }

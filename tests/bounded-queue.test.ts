@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BoundedQueue, QueueFull } from '../src/keys/bounded-queue.js';
+
+/** A job that ends when the test says so. */
+function heldJob<T>(value: T): { job: () => Promise<T>; release(): void; started: boolean } {
+  let release = () => {};
+  const held = {
+    started: false,
+    job: () => {
+      held.started = true;
+      return new Promise<T>((resolve) => (release = () => resolve(value)));
+    },
+    release: () => release(),
+  };
+  return held;
+}
+
+test('runs at most `concurrency` jobs; the rest wait their turn, in order', async () => {
+  const queue = new BoundedQueue(2, 10, 60_000);
+  const jobs = [1, 2, 3, 4].map(heldJob);
+  const results = jobs.map((held) => queue.run(held.job));
+  assert.deepEqual(jobs.map((held) => held.started), [true, true, false, false]);
+  assert.equal(queue.size, 4);
+  jobs[1]!.release();
+  assert.equal(await results[1], 2);
+  assert.deepEqual(jobs.map((held) => held.started), [true, true, true, false]);
+  jobs[0]!.release();
+  jobs[2]!.release();
+  await Promise.all([results[0], results[2]]);
+  assert.equal(jobs[3]!.started, true);
+  jobs[3]!.release();
+  assert.deepEqual(await Promise.all(results), [1, 2, 3, 4]);
+  assert.equal(queue.size, 0);
+});
+
+test('beyond maxWaiting a job is refused at once with QueueFull (a 503), and nothing runs for it', async () => {
+  const queue = new BoundedQueue(1, 1, 60_000);
+  const running = heldJob('running');
+  const waiting = heldJob('waiting');
+  const refused = heldJob('refused');
+  const results = [queue.run(running.job), queue.run(waiting.job)];
+  await assert.rejects(queue.run(refused.job), (error: unknown) => error instanceof QueueFull && /retry/.test(error.message));
+  assert.equal(refused.started, false);
+  running.release();
+  await results[0];
+  waiting.release();
+  assert.deepEqual(await Promise.all(results), ['running', 'waiting']);
+});
+
+test('a job that waited maxWaitMs is refused, leaves the line, and never runs', async () => {
+  const queue = new BoundedQueue(1, 10, 20);
+  const running = heldJob('running');
+  const late = heldJob('late');
+  const first = queue.run(running.job);
+  await assert.rejects(queue.run(late.job), QueueFull);
+  assert.equal(queue.size, 1, 'only the running job is left');
+  running.release();
+  assert.equal(await first, 'running');
+  assert.equal(late.started, false);
+});
+
+test('a failing job frees its place for the next', async () => {
+  const queue = new BoundedQueue(1, 10, 60_000);
+  const failing = queue.run(() => Promise.reject(new Error('boom')));
+  const next = queue.run(async () => 'next');
+  await assert.rejects(failing, /boom/);
+  assert.equal(await next, 'next');
+});
