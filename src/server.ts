@@ -1,4 +1,4 @@
-import type { ServerOptions } from 'node:http';
+import { createServer, ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -6,7 +6,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  type HookHandlerDoneFunction,
+  type FastifyServerFactory,
 } from 'fastify';
 import type { Keygate } from './app.js';
 import type { HttpTimeouts } from './config.js';
@@ -24,47 +24,49 @@ import { pingDatabase } from './store/database.js';
 const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
- * Bounds on slow clients (slowloris), in Fastify's options. Fastify itself sets requestTimeout
- * and keepAliveTimeout on the server after creating it (its defaults: none, 72 s); `http` goes
- * to http.createServer, which checks headersTimeout against the requestTimeout it is given.
+ * The HTTP server, bounded against slow clients (slowloris), with what must happen before
+ * Fastify sees a request done in one plain function rather than in hooks that every route,
+ * the hot path included, would run:
+ * - RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400 with a detail (Node's own
+ *   refusal has no body, so it is turned off);
+ * - once closing has begun (the server no longer listens), every answer is the last on its
+ *   connection (Connection: close, and Node closes it after the answer), so that a connection
+ *   whose request was in flight does not idle on into the grace period. Decided when the answer
+ *   starts, in writeHead, since a request in flight arrived while the server still listened.
  */
-function clientTimeouts(timeouts: HttpTimeouts) {
-  const http: ServerOptions = {
-    requestTimeout: timeouts.requestTimeoutMs,
-    headersTimeout: timeouts.headersTimeoutMs,
-    // Node looks for expired requests only this often (30 s by default). A quarter of the
-    // shorter timeout (the config keeps the headers one shorter) cuts a slow client within
-    // 1.25 times its timeout.
-    connectionsCheckingInterval: Math.max(25, Math.floor(timeouts.headersTimeoutMs / 4)),
-    // Node's refusal of a request without Host has no body: refuseWithoutHost answers instead.
-    requireHostHeader: false,
+function serverFactory(timeouts: HttpTimeouts): FastifyServerFactory {
+  return (handler) => {
+    class LastWhenClosing extends ServerResponse {
+      override writeHead(statusCode: number, message?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
+        if (!server.listening) this.shouldKeepAlive = false;
+        // Either of writeHead's two forms, passed on as it came.
+        return super.writeHead(statusCode, message as string | undefined, headers);
+      }
+    }
+    const server = createServer(
+      {
+        ServerResponse: LastWhenClosing,
+        requestTimeout: timeouts.requestTimeoutMs,
+        headersTimeout: timeouts.headersTimeoutMs,
+        keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+        // Node looks for expired requests only this often (30 s by default). A quarter of the
+        // shorter timeout (the config keeps the headers one shorter) cuts a slow client within
+        // 1.25 times its timeout.
+        connectionsCheckingInterval: Math.max(25, Math.floor(timeouts.headersTimeoutMs / 4)),
+        requireHostHeader: false,
+      },
+      (request, response) => {
+        if (request.headers.host === undefined && request.httpVersion === '1.1') {
+          const body = JSON.stringify({ detail: 'The Host header is missing' });
+          response.writeHead(400, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+          response.end(request.method === 'HEAD' ? undefined : body);
+          return;
+        }
+        handler(request, response);
+      },
+    );
+    return server;
   };
-  return { requestTimeout: timeouts.requestTimeoutMs, keepAliveTimeout: timeouts.keepAliveTimeoutMs, http };
-}
-
-/** RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400. */
-function refuseWithoutHost(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
-    reply.code(400).send({ detail: 'The Host header is missing' });
-    return;
-  }
-  done();
-}
-
-/**
- * Once closing has begun, every answer says Connection: close, so that a connection whose
- * request was in flight closes after its answer instead of idling on into the grace period.
- */
-function closeConnectionsWhenDraining(app: FastifyInstance): void {
-  let draining = false;
-  app.addHook('preClose', (done) => {
-    draining = true;
-    done();
-  });
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (draining) reply.header('connection', 'close');
-    done(null, payload);
-  });
 }
 
 /**
@@ -125,13 +127,11 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     ajv: { customOptions: { allErrors: true, coerceTypes: false } },
     clientErrorHandler: answerClientError,
     frameworkErrors: answerUnroutableUrl,
-    ...clientTimeouts(config.http),
+    serverFactory: serverFactory(config.http),
     // Requests that arrive while closing are served (with Connection: close) during the grace
     // period, rather than refused with Fastify's 503, whose body has no `detail`.
     return503OnClosing: false,
   });
-  app.addHook('onRequest', refuseWithoutHost);
-  closeConnectionsWhenDraining(app);
 
   acceptEmptyJsonBodies(app);
   installErrorHandling(app, redactUrl);

@@ -126,6 +126,7 @@ export function apiKeyRoutes(
           response: contractResponses({
             200: { description: 'Successful Response', $ref: 'RotateAPIKeyResponse#' },
             404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
+            409: { description: 'Conflict - a concurrent rotation or revoke of this key won; this one changed nothing', $ref: 'ErrorResponse#' },
           }),
         },
       },

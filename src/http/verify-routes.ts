@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
-import { refusalError, type KeyVerifier, type Verification, type VerifiedKey } from '../keys/verifier.js';
+import { refusalError, type KeyVerifier, type VerifiedKey } from '../keys/verifier.js';
+import { answerFor } from './errors.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
 import type { RateLimitHook } from './rate-limits.js';
@@ -23,22 +24,29 @@ const verifiedRequired = ['valid', 'user_id', 'key_id', 'name', 'expires_at'];
 
 const errorAnswers = {
   400: { description: 'No API key in the request', $ref: 'ErrorResponse#' },
-  401: { description: 'The key is malformed, unknown, expired, revoked or rotated away (one detail for all)', $ref: 'ErrorResponse#' },
-  429: {
-    description: 'Rate limit exceeded (per key or per client address, with Retry-After), or too many verifications of this key at once',
-    $ref: 'ErrorResponse#',
-  },
-  503: { description: 'Too many verifications at once', $ref: 'ErrorResponse#' },
+  401: { description: 'The key is malformed, forged, unknown, expired, revoked or rotated away (one detail for all)', $ref: 'ErrorResponse#' },
+  429: { description: 'Rate limit exceeded, per key or per client address (with Retry-After)', $ref: 'ErrorResponse#' },
+  503: { description: 'Too many keys waiting for their hash compare, or the database does not answer (with Retry-After)', $ref: 'ErrorResponse#' },
 };
 
 const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
 
 export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
-  /** The key a request presents, verified, or the error to answer instead. */
-  function verifiedKey(request: FastifyRequest): MaybePromise<VerifiedKey> {
+  /**
+   * The key a request presents, verified; or undefined once a refusal has been answered. A
+   * refusal of the key is answered here, not thrown: a wrong key repeated is as frequent as a
+   * warm one, and an error object and Fastify's error path would cost more than the verification.
+   */
+  function verifiedKey(request: FastifyRequest, reply: FastifyReply): MaybePromise<VerifiedKey | undefined> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
-    return andThen(verifier.verifyNow(presented), acceptedKey);
+    return andThen(verifier.verifyNow(presented), (verification) => {
+      if (verification.valid) return verification.key;
+      if (verification.reason === 'overloaded') throw refusalError(verification.reason);
+      const { status, headers, detail } = answerFor(INVALID_KEY, request.headers.authorization)!;
+      reply.code(status).headers(headers).send({ detail });
+      return undefined;
+    });
   }
 
   /** The 200 of /verify, and with the token that of /validate: one literal, no spread (hot path). */
@@ -70,7 +78,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      (request) => andThen(verifiedKey(request), answer),
+      (request, reply) => andThen(verifiedKey(request, reply), (key) => key && answer(key)),
     );
 
     app.post(
@@ -100,7 +108,8 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      (request) => andThen(verifiedKey(request), (key) => andThen(exchange.issue(key), (token) => answer(key, token))),
+      (request, reply) =>
+        andThen(verifiedKey(request, reply), (key) => key && andThen(exchange.issue(key), (token) => answer(key, token))),
     );
 
     app.get(
@@ -121,7 +130,5 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
   };
 }
 
-function acceptedKey(verification: Verification): VerifiedKey {
-  if (!verification.valid) throw refusalError(verification.reason);
-  return verification.key;
-}
+/** The one refusal of a key's text, made once: see verifiedKey. */
+const INVALID_KEY = refusalError('unknown');
