@@ -85,6 +85,23 @@ describe('create', () => {
     assert.equal(minimal.status, 201);
   });
 
+  test('accepts "credentials": null, which the seed declares nullable and its Python client always sends', async () => {
+    const { token } = await newUser();
+    // BodyCreateApiKeyApiV1ApiKeysPost.from_dict({"request": {...}}).to_json(), byte for byte.
+    const response = await api('POST', '/api/v1/api-keys/', {
+      token,
+      rawBody: '{"request": {"name": "from_dict", "expires_days": 30}, "credentials": null}',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(response.status, 201, JSON.stringify(response.body));
+    assert.equal(response.body.name, 'from_dict');
+    // And the OpenAPI document says so, as the seed's does.
+    const document = (await api('GET', '/openapi.json')).body;
+    assert.deepEqual(document.components.schemas.BodyCreateApiKeyApiV1ApiKeysPost.properties.credentials, {
+      anyOf: [{ $ref: '#/components/schemas/HTTPAuthorizationCredentials' }, { type: 'null' }],
+    });
+  });
+
   test('credentials in the body never authenticate', async () => {
     const { token } = await newUser();
     const response = await api('POST', '/api/v1/api-keys/', {

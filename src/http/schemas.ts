@@ -51,7 +51,8 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
       required: ['request'],
       properties: {
         request: { $ref: 'CreateAPIKeyRequest#' },
-        credentials: { $ref: 'HTTPAuthorizationCredentials#' },
+        // Nullable, as the seed declares it: its generated Python client always sends `"credentials": null`.
+        credentials: { anyOf: [{ $ref: 'HTTPAuthorizationCredentials#' }, { type: 'null' }] },
       },
     },
     {
