@@ -22,6 +22,11 @@ export interface Keygate {
   users: UserTokenVerifier;
   /** The HS256 secret of local user tokens. */
   userTokenSecret: string;
+  /**
+   * Whether this very start generated (and stored) that secret, which the start-up banner
+   * says. False when another process starting at the same time stored its own first.
+   */
+  userTokenSecretGenerated: boolean;
   verifier: KeyVerifier;
   exchange: ExchangeTokens;
   metrics: Metrics;
@@ -42,12 +47,17 @@ export interface VerificationParts {
   close(): Promise<void>;
 }
 
-export async function openVerification(
-  config: VerifierConfig,
-  observer?: VerifierObserver,
-  onError: (error: unknown) => void = () => {},
-): Promise<VerificationParts> {
-  const store = await openDatabase(config.database);
+export interface VerificationOptions {
+  observer?: VerifierObserver;
+  /** Told when writing last-use times or rehashing a key fails. */
+  onError?: (error: unknown) => void;
+  /** false: the database must already be keygate's, at this keygate's schema (see openDatabase). */
+  migrate: boolean;
+}
+
+export async function openVerification(config: VerifierConfig, options: VerificationOptions): Promise<VerificationParts> {
+  const { observer, onError = () => {} } = options;
+  const store = await openDatabase(config.database, { migrate: options.migrate });
   const repository = new ApiKeyRepository(store.db, new KeyChangeStamp(store.externalChanges));
   // Generated once and kept in the database, like the other server secrets: every process on
   // it must compute the same tags and peppered hashes.
@@ -81,12 +91,13 @@ export async function openVerification(
 
 export async function openKeygate(config: Config, onError?: (error: unknown) => void): Promise<Keygate> {
   const metrics = createMetrics();
-  const parts = await openVerification(config, metrics.verifier, onError);
+  const parts = await openVerification(config, { observer: metrics.verifier, onError, migrate: true });
   const { db } = parts;
   // Generated once and kept in the database, so that every process on it (the server, the
   // CLI minting tokens, other instances) signs and checks with the same secret.
+  let generatedSecret: string | undefined;
   const userTokenSecret =
-    config.secret ?? (await getOrCreateSetting(db, 'user_token_secret', () => randomBytes(32).toString('base64url')));
+    config.secret ?? (await getOrCreateSetting(db, 'user_token_secret', () => (generatedSecret = randomBytes(32).toString('base64url'))));
   const apiKeys = new ApiKeyService(parts.repository, parts.format, parts.hasher, config);
   const users = createUserTokenVerifier({
     secret: userTokenSecret,
@@ -95,5 +106,6 @@ export async function openKeygate(config: Config, onError?: (error: unknown) => 
     maxTokenTtlSeconds: config.maxTokenTtlSeconds,
   });
   const exchange = await ExchangeTokens.open(db, config.exchange);
-  return { config, db, apiKeys, users, userTokenSecret, verifier: parts.verifier, exchange, metrics, databaseOutages: parts.databaseOutages, close: parts.close };
+  const userTokenSecretGenerated = generatedSecret !== undefined && generatedSecret === userTokenSecret;
+  return { config, db, apiKeys, users, userTokenSecret, userTokenSecretGenerated, verifier: parts.verifier, exchange, metrics, databaseOutages: parts.databaseOutages, close: parts.close };
 }

@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives a Config.
 
+import { resolve } from 'node:path';
 import type { HashScheme } from './keys/hashing.js';
 
 export type DatabaseLocation =
@@ -141,7 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST') ?? '127.0.0.1',
     port: integer('PORT', 8080, 0, 65535),
     trustProxy: readTrustProxy(read('KEYGATE_TRUST_PROXY')),
-    logLevel: read('KEYGATE_LOG_LEVEL') ?? 'info',
+    logLevel: readLogLevel(read('KEYGATE_LOG_LEVEL')),
     secret,
     oidc: readOidc(read),
     requiredScope: read('KEYGATE_REQUIRED_SCOPE'),
@@ -168,6 +169,15 @@ export function loadConfig(env: Env = process.env): Config {
 function readHashScheme(raw: string | undefined): HashScheme {
   if (raw === undefined || raw === 'bcrypt' || raw === 'hmac-sha256') return raw ?? 'bcrypt';
   throw new ConfigError(`KEYGATE_KEY_HASH must be bcrypt or hmac-sha256, got "${raw}"`);
+}
+
+/** pino's levels, and `silent` for no logger at all; pino's own refusal of others is a stack trace. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function readLogLevel(raw: string | undefined): string {
+  if (raw === undefined) return 'info';
+  if (LOG_LEVELS.includes(raw)) return raw;
+  throw new ConfigError(`KEYGATE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${raw}"`);
 }
 
 function readPepper(raw: string | undefined): string | undefined {
@@ -216,12 +226,50 @@ export function loadVerifierConfigWith(overrides: Env): VerifierConfig {
   return loadVerifierConfig({ ...process.env, ...overrides });
 }
 
+const SQLITE_FORMS = 'sqlite:./relative/file.db, sqlite:/absolute/file.db or sqlite:///absolute/file.db';
+const DATABASE_URL_FORMS = `${SQLITE_FORMS}, or postgres://user:password@host:5432/db`;
+
+/**
+ * `sqlite:` then a path, as written: `sqlite:./rel`, `sqlite:rel`, `sqlite:/abs`. An authority
+ * part (`//`) may come first, empty as in file:///abs (so three slashes start an absolute path,
+ * unlike SQLAlchemy's four) or `.` / `..`, which can only mean a relative path:
+ * `sqlite://./data/keygate.db` is ./data/keygate.db, never /data/keygate.db. Any other authority
+ * would be a host, which SQLite has none of: refused with the spelling meant.
+ */
 export function parseDatabaseUrl(url: string): DatabaseLocation {
-  if (url.startsWith('sqlite:')) {
-    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path === '') throw new ConfigError('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/keygate.db');
-    return { kind: 'sqlite', path };
-  }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgres', url };
-  throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:..."`);
+  if (!url.startsWith('sqlite:')) {
+    // No scheme at all: most likely a file path, which needs `sqlite:` in front.
+    const hint = url.includes(':') ? '' : ` (for that file: sqlite:${url})`;
+    throw new ConfigError(`DATABASE_URL must be ${DATABASE_URL_FORMS}; got "${withoutPassword(url)}"${hint}`);
+  }
+  const path = sqlitePath(url.slice('sqlite:'.length));
+  if (path === '') throw new ConfigError(`DATABASE_URL "${url}" names no file: write ${SQLITE_FORMS}`);
+  return { kind: 'sqlite', path };
+}
+
+function sqlitePath(rest: string): string {
+  if (!rest.startsWith('//')) return rest;
+  const afterSlashes = rest.slice(2);
+  const host = afterSlashes.split('/', 1)[0]!;
+  if (host === '' || host === '.' || host === '..') return afterSlashes;
+  throw new ConfigError(
+    `DATABASE_URL "sqlite://${afterSlashes}" names a host ("${host}"), which SQLite has none of: ` +
+      `write sqlite:${afterSlashes} for a path relative to the working folder, or sqlite:/${afterSlashes} for an absolute one`,
+  );
+}
+
+/**
+ * A database URL fit to print: a password, in the userinfo or as a `password=` parameter,
+ * becomes `***`. Also for text that is not a URL at all (a missing scheme, a typo in it).
+ */
+export function withoutPassword(url: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length).replace(/^([^:/@]*):.*@/, '$1:***@');
+  return `${scheme}${rest}`.replace(/([?&]password=)[^&#]*/gi, '$1***');
+}
+
+/** The database as a person recognises it: an absolute SQLite file, or the URL without its password. */
+export function describeDatabase(location: DatabaseLocation): string {
+  return location.kind === 'sqlite' ? `sqlite:${location.path === ':memory:' ? ':memory:' : resolve(location.path)}` : withoutPassword(location.url);
 }

@@ -1,19 +1,40 @@
 import { openVerification } from './app.js';
-import { loadVerifierConfigWith } from './config.js';
+import { loadVerifierConfig, loadVerifierConfigWith } from './config.js';
+import type { HashScheme } from './keys/hashing.js';
 import type { Verification } from './keys/verifier.js';
 
-export interface KeyVerifierOptions {
-  /** The database keygate's server uses; default: DATABASE_URL, else sqlite:./data/keygate.db. */
-  databaseUrl?: string;
-  /** The prefix of keys; default: KEYGATE_KEY_PREFIX, else mcpkey_live_. */
+/** Settings that must match keygate's server on the same database; each defaults as the server's does. */
+interface KeyVerifierSettings {
+  /** The server's KEYGATE_KEY_PREFIX; default mcpkey_live_. */
   keyPrefix?: string;
-  /** Warm entries kept; default: KEYGATE_VERIFY_CACHE_SIZE, else 10000. */
+  /** The server's KEYGATE_KEY_HASH (keys hashed the other way are rehashed to it); default bcrypt. */
+  keyHash?: HashScheme;
+  /** The server's KEYGATE_BCRYPT_COST; default 10. */
+  bcryptCost?: number;
+  /** The server's KEYGATE_KEY_PEPPER, if it sets one (else the pepper kept in the database is used). */
+  keyPepper?: string;
+  /** Warm entries kept; default 10000. */
   cacheSize?: number;
-  /** How often last-use times are written; default: KEYGATE_LAST_USED_FLUSH_MS, else 2000. */
+  /** How often last-use times are written, in ms; default 2000. */
   lastUsedFlushMs?: number;
   /** Told when writing last-use times fails (they are kept and retried). */
   onError?: (error: unknown) => void;
 }
+
+/**
+ * Either the database, given in code (nothing is read from the environment), or
+ * `fromEnvironment: true`: read DATABASE_URL and the KEYGATE_* variables above as keygate's server
+ * does, options given here taking precedence.
+ */
+export type KeyVerifierOptions = KeyVerifierSettings &
+  (
+    | {
+        /** keygate's database: `sqlite:<file>` or `postgres://...`, as the server's DATABASE_URL. */
+        databaseUrl: string;
+        fromEnvironment?: false;
+      }
+    | { databaseUrl?: string; fromEnvironment: true }
+  );
 
 export interface KeygateKeyVerifier {
   /** Verifies a presented key: exact on the very next call after a rotate or revoke anywhere. */
@@ -25,13 +46,32 @@ export interface KeygateKeyVerifier {
 /**
  * Verifies keygate keys inside another Node process, on the database keygate's server uses,
  * with no HTTP hop: the same verifier, warm cache and last-use recording as the server's.
+ *
+ * The database must be one keygate's server has already created and migrated, at this
+ * version's schema: the library never creates or migrates a database (it may be the host
+ * application's), and rejects one that is missing, not keygate's, or migrated by an older or
+ * newer keygate, saying which.
+ *
+ * `createKeyVerifier({ databaseUrl: 'sqlite:./data/keygate.db' })`, or
+ * `createKeyVerifier({ fromEnvironment: true })` to be configured like the server.
  */
-export async function createKeyVerifier(options: KeyVerifierOptions = {}): Promise<KeygateKeyVerifier> {
-  const overrides: Record<string, string> = {};
-  if (options.databaseUrl !== undefined) overrides.DATABASE_URL = options.databaseUrl;
-  if (options.keyPrefix !== undefined) overrides.KEYGATE_KEY_PREFIX = options.keyPrefix;
-  if (options.cacheSize !== undefined) overrides.KEYGATE_VERIFY_CACHE_SIZE = String(options.cacheSize);
-  if (options.lastUsedFlushMs !== undefined) overrides.KEYGATE_LAST_USED_FLUSH_MS = String(options.lastUsedFlushMs);
-  const parts = await openVerification(loadVerifierConfigWith(overrides), undefined, options.onError);
+export async function createKeyVerifier(options: KeyVerifierOptions): Promise<KeygateKeyVerifier> {
+  const { fromEnvironment, databaseUrl } = options;
+  if (fromEnvironment !== true && typeof databaseUrl !== 'string') {
+    throw new TypeError('createKeyVerifier needs databaseUrl (keygate\'s database), or fromEnvironment: true to read DATABASE_URL');
+  }
+  // Validated as the server validates the variables of the same meaning.
+  const settings: Record<string, string | undefined> = {
+    DATABASE_URL: databaseUrl,
+    KEYGATE_KEY_PREFIX: options.keyPrefix,
+    KEYGATE_KEY_HASH: options.keyHash,
+    KEYGATE_BCRYPT_COST: options.bcryptCost?.toString(),
+    KEYGATE_KEY_PEPPER: options.keyPepper,
+    KEYGATE_VERIFY_CACHE_SIZE: options.cacheSize?.toString(),
+    KEYGATE_LAST_USED_FLUSH_MS: options.lastUsedFlushMs?.toString(),
+  };
+  const given = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+  const config = fromEnvironment === true ? loadVerifierConfigWith(given) : loadVerifierConfig(given);
+  const parts = await openVerification(config, { onError: options.onError, migrate: false });
   return { verify: (presented) => parts.verifier.verify(presented), close: () => parts.close() };
 }

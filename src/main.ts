@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { openKeygate } from './app.js';
+import { startupBanner } from './banner.js';
 import { ConfigError, loadConfig } from './config.js';
 import { buildServer, closeGracefully } from './server.js';
 import { isDatabaseOutage, outagesLoggedTo } from './store/outage.js';
@@ -20,10 +21,23 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
-  await server.listen({ host: keygate.config.host, port: keygate.config.port });
+  const address = await server.listen({ host: keygate.config.host, port: keygate.config.port });
+  server.log.info(startupBanner(keygate, address));
+}
+
+/** The one line a start-up failure of a known cause is told in; undefined for others, whose stack is printed. */
+function startupFailureLine(error: unknown): string | undefined {
+  if (error instanceof ConfigError) return error.message;
+  const { code, address, port } = error as { code?: unknown; address?: unknown; port?: unknown };
+  if (code === 'EADDRINUSE') {
+    return `PORT ${port}: ${address}:${port} is already in use; stop what listens there, or set PORT to a free port (0: any)`;
+  }
+  if (code === 'EADDRNOTAVAIL') return `HOST ${address} is not an address of this machine; set HOST to one of its addresses, e.g. 127.0.0.1`;
+  return undefined;
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? `keygate: ${error.message}` : error);
+  const line = startupFailureLine(error);
+  console.error(line === undefined ? error : `keygate: ${line}`);
   process.exit(1);
 });

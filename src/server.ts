@@ -12,6 +12,7 @@ import type { Keygate } from './app.js';
 import type { HttpTimeouts } from './config.js';
 import { Unavailable } from './errors.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
+import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { verifyRoutes } from './http/verify-routes.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
 import { acceptEmptyJsonBodies } from './http/json-body.js';
@@ -178,5 +179,6 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   );
   await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, rateLimits.verify));
+  await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, rateLimits.verify));
   return app;
 }

@@ -126,7 +126,7 @@ describe('configuration and CLI errors', { skip: sqliteOnly }, () => {
     const folder = temporaryFolder();
     try {
       await assert.rejects(cli(['token'], folder), (error: { code: number; stderr: string }) => {
-        return error.code === 2 && /needs --user/.test(error.stderr) && /Usage: keygate/.test(error.stderr);
+        return error.code === 2 && /--user <id> is required/.test(error.stderr);
       });
       await assert.rejects(cli(['token', '--user', 'a', '--ttl', 'forever'], folder), /--ttl must be a duration/);
     } finally {

@@ -7,7 +7,8 @@ import express from 'express';
 import Fastify from 'fastify';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { createKeyVerifier, keygateExpress, keygateFastify } from '../src/index.js';
-import { parseDatabaseUrl } from '../src/config.js';
+import { openKeygate } from '../src/app.js';
+import { loadConfig, parseDatabaseUrl } from '../src/config.js';
 import { openDatabase } from '../src/store/database.js';
 import {
   call,
@@ -366,11 +367,15 @@ describe('another process on the same database', () => {
   });
 });
 
-describe('a new database opened by several verifiers at once', () => {
-  test('is migrated once, and every verifier opens it', async () => {
+describe('a new database opened by several keygates at once', () => {
+  test('is migrated once, and every verifier opens it then', async () => {
     const folder = temporaryFolder();
     try {
       const database = await freshDatabase(folder);
+      const config = loadConfig({ DATABASE_URL: database.url, KEYGATE_SECRET: TEST_SECRET, KEYGATE_LOG_LEVEL: 'silent' });
+      const servers = await Promise.all(Array.from({ length: 4 }, () => openKeygate(config)));
+      for (const server of servers) await server.close();
+      // The library never migrates: it opens what keygate's server made.
       const verifiers = await Promise.all(Array.from({ length: 4 }, () => createKeyVerifier({ databaseUrl: database.url })));
       for (const verifier of verifiers) assert.deepEqual(await verifier.verify('x'), { valid: false, reason: 'malformed' });
       await Promise.all(verifiers.map((verifier) => verifier.close()));
@@ -428,7 +433,9 @@ describe('POST /api/v1/api-keys/validate', () => {
     const { keyId, apiKey } = await newKey(server, 'exchange');
     const response = await call(server.baseUrl, 'POST', '/api/v1/api-keys/validate', { headers: { 'x-api-key': apiKey } });
     assert.equal(response.status, 200);
-    assert.deepEqual(Object.keys(response.body).sort(), [...VERIFIED_FIELDS, 'access_token', 'expires_in', 'token_type'].sort());
+    assert.deepEqual(Object.keys(response.body).sort(), [...VERIFIED_FIELDS, 'access_token', 'expires_in', 'token_type', 'username'].sort());
+    // keygate knows no display names: the gateway plugin's username is the user id.
+    assert.equal(response.body.username, response.body.user_id);
     assert.equal(response.body.token_type, 'bearer');
     assert.ok(response.body.expires_in > 0 && response.body.expires_in <= 300);
 
@@ -515,7 +522,7 @@ describe('glue for other servers', () => {
     const verifier = await createKeyVerifier({ databaseUrl: server.databaseUrl });
     const app = express();
     app.get('/data', keygateExpress(verifier), (request, response) => {
-      response.json({ key: (request as { apiKey?: { keyId: string } }).apiKey?.keyId });
+      response.json({ key: request.apiKey?.keyId });
     });
     const listener = app.listen(0, '127.0.0.1');
     await once(listener, 'listening');

@@ -83,7 +83,7 @@ export function createMcpApp(keys: VerifiesKeys, host: string) {
 
 export async function startMcpServer(options: McpServerOptions = {}): Promise<RunningMcpServer> {
   const host = options.host ?? '127.0.0.1';
-  const keys = await createKeyVerifier(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl });
+  const keys = await createKeyVerifier(options.databaseUrl === undefined ? { fromEnvironment: true } : { databaseUrl: options.databaseUrl });
   const listener = createMcpApp(keys, host).listen(options.port ?? 3000, host);
   try {
     await once(listener, 'listening');
@@ -103,6 +103,13 @@ export async function startMcpServer(options: McpServerOptions = {}): Promise<Ru
   };
 }
 
+/** A port in use is the usual failure to start: one line saying what to do; anything else prints its stack. */
+function startFailureLine(error: unknown): string | undefined {
+  const { code, address, port } = error as { code?: unknown; address?: unknown; port?: unknown };
+  if (code !== 'EADDRINUSE') return undefined;
+  return `mcp-server: PORT ${port}: ${address}:${port} is already in use; stop what listens there, or set PORT to a free port (0: any)`;
+}
+
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got "${process.env.PORT}"`);
@@ -115,7 +122,7 @@ async function main(): Promise<void> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
-    console.error(error);
+    console.error(startFailureLine(error) ?? error);
     process.exit(1);
   });
 }

@@ -105,6 +105,10 @@ export function installErrorHandling(app: FastifyInstance, redactUrl: (url: stri
       const context = validationContexts[error.validationContext ?? 'body'] ?? 'body';
       return replyInvalid(reply, translateAjvIssues(error.validation as AjvIssue[], context));
     }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      // Fastify's own detail names the status and nothing a caller could act on.
+      return reply.code(415).send({ detail: 'Unsupported media type: keygate reads JSON bodies only; send Content-Type: application/json' });
+    }
     if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return replyInvalid(reply, [{ loc: ['body'], msg: 'JSON decode error: the body is not valid JSON', type: 'json_invalid' }]);
     }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest } from '../errors.js';
+import { BadRequest, type KeygateError } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
 import { refusalError, type KeyVerifier, type VerifiedKey } from '../keys/verifier.js';
 import { answerFor } from './errors.js';
@@ -22,40 +22,60 @@ const verifiedProperties = {
 } as const;
 const verifiedRequired = ['valid', 'user_id', 'key_id', 'name', 'expires_at'];
 
-const errorAnswers = {
+export const errorAnswers = {
   400: { description: 'No API key in the request', $ref: 'ErrorResponse#' },
   401: { description: 'The key is malformed, forged, unknown, expired, revoked or rotated away (one detail for all)', $ref: 'ErrorResponse#' },
   429: { description: 'Rate limit exceeded, per key or per client address (with Retry-After)', $ref: 'ErrorResponse#' },
   503: { description: 'Too many keys waiting for their hash compare, or the database does not answer (with Retry-After)', $ref: 'ErrorResponse#' },
 };
 
-const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
+export const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
+
+/**
+ * `presented`, verified; or undefined once its refusal has been answered. A refusal of the key is
+ * answered here, not thrown: a wrong key repeated is as frequent as a warm one, and an error
+ * object and Fastify's error path would cost more than the verification. Only `overloaded` is
+ * thrown (a 503 with Retry-After), as are database outages.
+ */
+export function verifiedKey(
+  verifier: KeyVerifier,
+  presented: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): MaybePromise<VerifiedKey | undefined> {
+  return andThen(verifier.verifyNow(presented), (verification) => {
+    if (verification.valid) return verification.key;
+    if (verification.reason === 'overloaded') throw refusalError(verification.reason);
+    answerRefusal(INVALID_KEY, request, reply);
+    return undefined;
+  });
+}
+
+/** Answers `refusal` (a 401) directly, with the challenge and detail the error handler would give. */
+export function answerRefusal(refusal: KeygateError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, headers, detail } = answerFor(refusal, request.headers.authorization)!;
+  reply.code(status).headers(headers).send({ detail });
+}
 
 export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
-  /**
-   * The key a request presents, verified; or undefined once a refusal has been answered. A
-   * refusal of the key is answered here, not thrown: a wrong key repeated is as frequent as a
-   * warm one, and an error object and Fastify's error path would cost more than the verification.
-   */
-  function verifiedKey(request: FastifyRequest, reply: FastifyReply): MaybePromise<VerifiedKey | undefined> {
+  /** The key a request presents, verified; or undefined once a refusal has been answered. */
+  function presentedAndVerified(request: FastifyRequest, reply: FastifyReply): MaybePromise<VerifiedKey | undefined> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
-    return andThen(verifier.verifyNow(presented), (verification) => {
-      if (verification.valid) return verification.key;
-      if (verification.reason === 'overloaded') throw refusalError(verification.reason);
-      const { status, headers, detail } = answerFor(INVALID_KEY, request.headers.authorization)!;
-      reply.code(status).headers(headers).send({ detail });
-      return undefined;
-    });
+    return verifiedKey(verifier, presented, request, reply);
   }
 
-  /** The 200 of /verify, and with the token that of /validate: one literal, no spread (hot path). */
+  /**
+   * The 200 of /verify, and with the token that of /validate: one literal, no spread (hot path).
+   * Each schema serializes only its own fields (/verify's has no username and no token).
+   */
   const answer = (key: VerifiedKey, token?: ExchangeToken) => ({
     valid: true,
     user_id: key.userId,
     key_id: key.keyId,
     name: key.name,
     expires_at: key.expiresAt,
+    username: key.userId,
     access_token: token?.accessToken,
     token_type: token && 'bearer',
     expires_in: token?.expiresIn,
@@ -78,7 +98,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
           },
         },
       },
-      (request, reply) => andThen(verifiedKey(request, reply), (key) => key && answer(key)),
+      (request, reply) => andThen(presentedAndVerified(request, reply), (key) => key && answer(key)),
     );
 
     app.post(
@@ -96,9 +116,14 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
             200: {
               description: 'The key is valid; access_token carries sub (the user) and key_id',
               type: 'object',
-              required: [...verifiedRequired, 'access_token', 'token_type', 'expires_in'],
+              required: [...verifiedRequired, 'username', 'access_token', 'token_type', 'expires_in'],
               properties: {
                 ...verifiedProperties,
+                username: {
+                  type: 'string',
+                  description:
+                    "The user's display name where keygate knows one, else user_id (the sub). keygate knows no display names today: always user_id.",
+                },
                 access_token: { type: 'string' },
                 token_type: { type: 'string', const: 'bearer' },
                 expires_in: { type: 'integer', description: 'Seconds until access_token expires' },
@@ -109,7 +134,7 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
         },
       },
       (request, reply) =>
-        andThen(verifiedKey(request, reply), (key) => key && andThen(exchange.issue(key), (token) => answer(key, token))),
+        andThen(presentedAndVerified(request, reply), (key) => key && andThen(exchange.issue(key), (token) => answer(key, token))),
     );
 
     app.get(

@@ -2,6 +2,19 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { VerifiedKey } from '../keys/verifier.js';
 import { authenticateRequest, type VerifiesKeys } from './authenticate-request.js';
 
+// Express's Request extends the global Express.Request (@types/express-serve-static-core), so
+// this types `req.apiKey` in every Express handler. A global namespace rather than a module
+// augmentation of 'express-serve-static-core': it compiles whether or not the user has
+// Express's types installed.
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verified API key, set by keygateExpress() on the routes it protects. */
+      apiKey?: VerifiedKey;
+    }
+  }
+}
+
 // Typed by shape, so that keygate needs no Express at run time or in its types.
 interface ExpressRequest {
   headers: IncomingHttpHeaders;

@@ -18,7 +18,7 @@ import { checkPresentedKey, type VerifiesKeys } from './authenticate-request.js'
 
 /**
  * Lets an MCP server accept keygate keys as bearer tokens:
- * `requireBearerAuth({ verifier: keygateMcpVerifier(await createKeyVerifier()) })`.
+ * `requireBearerAuth({ verifier: keygateMcpVerifier(await createKeyVerifier({ databaseUrl })) })`.
  * Tools then find the key's owner in `extra.authInfo.extra` ({ userId, keyId, name }).
  * Under the bare requireBearerAuth, "not now" is a 500 (ServerError); keygateBearerAuth makes it a 503.
  */
@@ -36,7 +36,7 @@ type BearerAuth = ReturnType<typeof requireBearerAuth>;
  * requireBearerAuth with keygateMcpVerifier, plus the answer the SDK lacks: 503 with Retry-After
  * (`{"error": "temporarily_unavailable", "error_description": ...}`) when keygate cannot verify
  * now. Every other answer is the SDK's own:
- * `app.post('/mcp', keygateBearerAuth(await createKeyVerifier()), handleMcp)`.
+ * `app.post('/mcp', keygateBearerAuth(await createKeyVerifier({ databaseUrl })), handleMcp)`.
  */
 export function keygateBearerAuth(verifier: VerifiesKeys, options: Omit<BearerAuthMiddlewareOptions, 'verifier'> = {}): BearerAuth {
   const shared = keygateMcpVerifier(verifier);

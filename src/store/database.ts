@@ -1,11 +1,13 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import type { DatabaseLocation } from '../config.js';
+import { describeDatabase, type DatabaseLocation } from '../config.js';
 import { guardedDialect, QueryGuard } from './guarded-dialect.js';
 import { migrations } from './migrations/index.js';
+import { explainedOpenFailure } from './open-failures.js';
+import { adoptLegacyMigrations, checkSchema, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, SchemaMismatch } from './migrations/state.js';
 import { DatabaseOutages } from './outage.js';
 import { postgresDoesNotAnswer, sqliteDoesNotAnswer } from './unreachable.js';
 import type { Database } from './schema.js';
@@ -30,9 +32,43 @@ const POSTGRES_POOL_SIZE = 10;
  */
 const POSTGRES_CONNECT_TIMEOUT_MS = 3000;
 
-/** Opens the database named by the config and brings its schema up to date. */
-export function openDatabase(location: DatabaseLocation): Promise<Store> {
-  return location.kind === 'postgres' ? openPostgres(location.url) : openSqlite(location.path);
+export interface OpenOptions {
+  /**
+   * true (keygate's server and CLI): create the database if need be and bring its schema up to
+   * date. false (the library, inside a host application): open only an existing keygate
+   * database at exactly this keygate's schema, and change no schema.
+   */
+  migrate: boolean;
+}
+
+/** Opens the database named by the config: migrated, or only checked (see OpenOptions). */
+export function openDatabase(location: DatabaseLocation, options: OpenOptions = { migrate: true }): Promise<Store> {
+  return explainingFailures(location, () => openAsAsked(location, options));
+}
+
+/** `open`, with a failure of a usual kind (unreachable, refused, not a database) told in one line. */
+async function explainingFailures(location: DatabaseLocation, open: () => Promise<Store>): Promise<Store> {
+  try {
+    return await open();
+  } catch (error) {
+    throw explainedOpenFailure(location, error);
+  }
+}
+
+function openAsAsked(location: DatabaseLocation, options: OpenOptions): Promise<Store> {
+  if (!options.migrate) return openExisting(location);
+  return location.kind === 'postgres' ? openPostgres(location.url, migratePostgres) : openSqlite(location.path, migrateSqlite);
+}
+
+/** A database keygate's server has made: never created, migrated or switched to WAL here. */
+function openExisting(location: DatabaseLocation): Promise<Store> {
+  const where = describeDatabase(location);
+  if (location.kind === 'postgres') return openPostgres(location.url, (db) => checkSchema(db, 'postgres', where));
+  // Checked before opening: opening a missing file would create it.
+  if (location.path === ':memory:' || !existsSync(location.path)) {
+    return Promise.reject(new SchemaMismatch(`no keygate database at ${where}: start keygate's server on it first`));
+  }
+  return openSqlite(location.path, (db) => checkSchema(db, 'sqlite', where), { create: false });
 }
 
 /**
@@ -40,7 +76,7 @@ export function openDatabase(location: DatabaseLocation): Promise<Store> {
  * it migrates, so instances starting together apply each migration once. Other instances'
  * commits cannot be seen without a query, so every verification reads its row (by primary key).
  */
-async function openPostgres(url: string): Promise<Store> {
+async function openPostgres(url: string, prepare: (db: KeygateDb) => Promise<void>): Promise<Store> {
   const pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
   // An idle connection that the server drops (a restart, a failover) must not crash keygate:
   // the pool discards it, and the next query opens a new one.
@@ -48,19 +84,34 @@ async function openPostgres(url: string): Promise<Store> {
   const outages = new DatabaseOutages();
   const dialect = guardedDialect(new PostgresDialect({ pool }), new QueryGuard(postgresDoesNotAnswer, outages));
   const db = new Kysely<Database>({ dialect });
-  await closedOnFailure(db, async () => {
-    const { error } = await migratorFor(db, { transactional: true }).migrateToLatest();
-    if (error) throw error;
-  });
+  await closedOnFailure(db, () => prepare(db));
   return { db, externalChanges: undefined, outages };
 }
 
-async function openSqlite(path: string): Promise<Store> {
-  const sqlite = openSqliteFile(path);
+/**
+ * Adoption of a keygate 0.1.0 database takes a lock of keygate's own, in a transaction: every
+ * keygate that migrates adopts first, so no Migrator writes keygate_migration while another
+ * process is adopting.
+ */
+async function migratePostgres(db: KeygateDb): Promise<void> {
+  await db.transaction().execute(async (transaction) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${MIGRATION_LOCK_TABLE}))`.execute(transaction);
+    await adoptLegacyMigrations<Database>(transaction, 'postgres');
+  });
+  const { error } = await migratorFor(db, { transactional: true }).migrateToLatest();
+  if (error) throw error;
+}
+
+async function openSqlite(
+  path: string,
+  prepare: (db: KeygateDb, sqlite: SqliteDatabase.Database) => Promise<void>,
+  options = { create: true },
+): Promise<Store> {
+  const sqlite = openSqliteFile(path, options.create);
   const outages = new DatabaseOutages();
   const guard = new QueryGuard(sqliteDoesNotAnswer, outages);
   const db = new Kysely<Database>({ dialect: guardedDialect(new SqliteDialect({ database: sqlite }), guard) });
-  await closedOnFailure(db, () => migrateSqlite(db, sqlite));
+  await closedOnFailure(db, () => prepare(db, sqlite));
   // SQLite bumps data_version for every commit by another connection, and only then. Read
   // outside Kysely (on the hot path, without a promise), so guarded here.
   const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
@@ -74,7 +125,9 @@ async function openSqlite(path: string): Promise<Store> {
   return { db, externalChanges, outages };
 }
 
-function openSqliteFile(path: string): SqliteDatabase.Database {
+/** create: false opens only an existing file, and leaves its mode and journal as they are. */
+function openSqliteFile(path: string, create: boolean): SqliteDatabase.Database {
+  if (!create) return withConnectionPragmas(new SqliteDatabase(path, { fileMustExist: true }));
   if (path !== ':memory:') {
     // The file holds the token secret and key hashes: only its owner may read it.
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -84,6 +137,11 @@ function openSqliteFile(path: string): SqliteDatabase.Database {
   // WAL lets readers in other processes go on while one writes; busy_timeout makes a
   // writer wait for another process's write instead of failing at once.
   sqlite.pragma('journal_mode = WAL');
+  return withConnectionPragmas(sqlite);
+}
+
+/** Settings of this connection only, unlike journal_mode, which the file keeps. */
+function withConnectionPragmas(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   return sqlite;
@@ -116,6 +174,7 @@ function migrateSqlite(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<
 async function migrateSqliteLocked(db: KeygateDb, sqlite: SqliteDatabase.Database): Promise<void> {
   sqlite.exec('BEGIN IMMEDIATE');
   try {
+    await adoptLegacyMigrations(db, 'sqlite');
     const { error } = await migratorFor(db, { transactional: false }).migrateToLatest();
     if (error) throw error;
     sqlite.exec('COMMIT');
@@ -140,6 +199,8 @@ function migratorFor(db: KeygateDb, options: { transactional: boolean }): Migrat
     db,
     provider: { getMigrations: async () => migrations },
     disableTransactions: !options.transactional,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
   });
 }
 

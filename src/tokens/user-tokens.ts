@@ -93,7 +93,7 @@ function localTokenVerifier(secret: string, maxTtlSeconds: number): (token: stri
       issuer: LOCAL_TOKEN_ISSUER,
       audience: LOCAL_TOKEN_AUDIENCE,
       algorithms: ['HS256'],
-    });
+    }).catch(inLocalTerms);
     const now = epochSeconds();
     checkIssuedAt(payload, now);
     // Whoever holds the secret could mint a token for years; keygate's own are bounded. jose
@@ -118,6 +118,21 @@ function oidcTokenVerifier(oidc: OidcConfig): (token: string) => Promise<JWTPayl
     checkIssuedAt(payload, epochSeconds());
     return payload;
   };
+}
+
+/**
+ * A local token of the right shape whose signature fails was, most often, minted for another
+ * server: by `keygate token` on another database (each generates its own secret), or with
+ * another KEYGATE_SECRET. Saying so spares a hunt for what is wrong with the token itself.
+ */
+function inLocalTerms(error: unknown): never {
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    throw new Unauthenticated(
+      "Token signature is invalid: it was not signed with this server's secret " +
+        '(minted by `keygate token` against another database, or with another KEYGATE_SECRET?)',
+    );
+  }
+  throw error;
 }
 
 /** jose checks iat only against a maximum age, which keygate does not set: a future iat passes it. */

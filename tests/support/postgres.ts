@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports.js';
 
 // A throwaway PostgreSQL cluster for the tests, from the machine's own binaries: initdb into a
 // temporary folder, a free loopback port, stopped and deleted at the end. PostgreSQL refuses
@@ -33,14 +33,6 @@ export function postgresBinaries(): string | undefined {
   return newest === undefined ? undefined : join(root, newest, 'bin');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 export async function startPostgres(): Promise<PostgresCluster> {
   const bin = postgresBinaries();

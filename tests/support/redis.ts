@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 // A throwaway redis-server (Debian's, from apt-get) on a free loopback port, in a temporary
 // folder, with no persistence: the tests stop it and start it again on the same port to see
@@ -34,16 +34,6 @@ export interface RunningRedis {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
-}
 
 /** Spawns redis-server and resolves once it accepts connections; rejects with its output if it exits. */
 function spawnRedis(port: number, folder: string): Promise<ChildProcess> {

@@ -1,0 +1,50 @@
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Keygate } from './app.js';
+import type { DatabaseLocation } from './config.js';
+
+/** The database as the banner names it: a PostgreSQL URL without its password. */
+export function databaseForDisplay(location: DatabaseLocation): string {
+  if (location.kind === 'sqlite') return `sqlite:${location.path}`;
+  try {
+    const url = new URL(location.url);
+    url.password = '';
+    // libpq also takes the password as a parameter.
+    url.searchParams.delete('password');
+    return url.toString();
+  } catch {
+    return 'postgres:// (not shown: not a valid URL)';
+  }
+}
+
+/** How a user gets a bearer token for this server. */
+function tokenLine(keygate: Keygate): string {
+  const { oidc } = keygate.config;
+  if (oidc) return `user tokens: from ${oidc.issuer} (OIDC mode)`;
+  const secret = keygate.config.secret
+    ? 'from KEYGATE_SECRET'
+    : keygate.userTokenSecretGenerated
+      ? 'generated at this start and kept in the database'
+      : 'kept in the database';
+  // The CLI's own file, from the server's folder: it works in a clone and in a project that
+  // installed keygate alike, with no npx cache involved. It must run in the same folder and
+  // environment, since the default database is a path relative to the folder.
+  const cli = relative(process.cwd(), fileURLToPath(new URL('cli.js', import.meta.url)));
+  const command = `node ${/\s/.test(cli) ? JSON.stringify(cli) : cli} token --user <id>`;
+  return `token secret: ${secret}; mint a user token (in this folder and environment): ${command}`;
+}
+
+/**
+ * What a person starting keygate needs to see once, as one log line (so the log stays one JSON
+ * object a line, and the log level silences it): where it listens, where the docs are, which
+ * database it runs on and how to get a token. No secret: the database URL loses its password,
+ * and the token secret is only said to exist.
+ */
+export function startupBanner(keygate: Keygate, address: string): string {
+  return [
+    `keygate is ready at ${address}`,
+    `docs: ${address}/docs`,
+    `database: ${databaseForDisplay(keygate.config.database)}`,
+    tokenLine(keygate),
+  ].join('; ');
+}
