@@ -1,21 +1,7 @@
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Keygate } from './app.js';
-import type { DatabaseLocation } from './config.js';
-
-/** The database as the banner names it: a PostgreSQL URL without its password. */
-export function databaseForDisplay(location: DatabaseLocation): string {
-  if (location.kind === 'sqlite') return `sqlite:${location.path}`;
-  try {
-    const url = new URL(location.url);
-    url.password = '';
-    // libpq also takes the password as a parameter.
-    url.searchParams.delete('password');
-    return url.toString();
-  } catch {
-    return 'postgres:// (not shown: not a valid URL)';
-  }
-}
+import { describeDatabase } from './config.js';
 
 /** How a user gets a bearer token for this server. */
 function tokenLine(keygate: Keygate): string {
@@ -44,7 +30,7 @@ export function startupBanner(keygate: Keygate, address: string): string {
   return [
     `keygate is ready at ${address}`,
     `docs: ${address}/docs`,
-    `database: ${databaseForDisplay(keygate.config.database)}`,
+    `database: ${describeDatabase(keygate.config.database)}`,
     tokenLine(keygate),
   ].join('; ');
 }

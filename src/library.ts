@@ -17,7 +17,10 @@ interface KeyVerifierSettings {
   cacheSize?: number;
   /** How often last-use times are written, in ms; default 2000. */
   lastUsedFlushMs?: number;
-  /** Told when writing last-use times fails (they are kept and retried). */
+  /**
+   * Told when a background write fails: last-use times (kept and retried at the next flush), or
+   * moving a key to the configured hash scheme (tried again at its next cold verification).
+   */
   onError?: (error: unknown) => void;
 }
 

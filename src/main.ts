@@ -8,7 +8,12 @@ import { isDatabaseOutage, outagesLoggedTo } from './store/outage.js';
 async function main(): Promise<void> {
   let server: FastifyInstance | undefined;
   const keygate = await openKeygate(loadConfig(), (error) => {
-    if (!isDatabaseOutage(error)) server?.log.error({ err: error }, 'writing last-use times failed; they are kept for the next flush');
+    if (!isDatabaseOutage(error)) {
+      server?.log.error(
+        { err: error },
+        'a background write failed: last-use times are kept for the next flush; a rehash is tried again at the key\'s next cold verification',
+      );
+    }
   });
   server = await buildServer(keygate);
   keygate.databaseOutages.watch(outagesLoggedTo(server.log));

@@ -77,7 +77,10 @@ function serverFactory(timeouts: HttpTimeouts): FastifyServerFactory {
  * once the server is closing.
  */
 export async function closeGracefully(app: FastifyInstance, graceMs: number): Promise<void> {
-  const cutoff = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  const cutoff = setTimeout(() => {
+    app.log.warn({ graceMs }, 'shutdown grace period over: closing the connections still open');
+    app.server.closeAllConnections();
+  }, graceMs);
   try {
     await app.close();
   } finally {

@@ -234,15 +234,22 @@ describe('rotate', () => {
     const { token } = await newUser();
     const { key_id } = await createKey(token);
     const answers = await Promise.all(Array.from({ length: 5 }, () => api('POST', `/api/v1/api-keys/${key_id}/rotate`, { token })));
-    const statuses = answers.map((answer) => answer.status).sort();
-    assert.deepEqual(statuses, [200, 409, 409, 409, 409]);
-    for (const lost of answers.filter((answer) => answer.status === 409)) {
-      assert.match(lost.body.detail, /rotated or revoked concurrently/);
-      assert.equal(JSON.stringify(lost.body).includes('mcpkey_'), false, 'a lost rotation hands out no key');
+    // All five read the key before any has hashed its new secret (tens of milliseconds), so one
+    // wins and the rest lose; a request so late that it read the winner's hash would win after
+    // it, legitimately, which is why the counts are bounds.
+    const won = answers.filter((answer) => answer.status === 200);
+    const lost = answers.filter((answer) => answer.status === 409);
+    assert.equal(won.length + lost.length, 5, JSON.stringify(answers.map((answer) => answer.status)));
+    assert.ok(won.length >= 1 && lost.length >= 1, JSON.stringify(answers.map((answer) => answer.status)));
+    for (const answer of lost) {
+      assert.match(answer.body.detail, /rotated or revoked concurrently/);
+      assert.equal(JSON.stringify(answer.body).includes('mcpkey_'), false, 'a lost rotation hands out no key');
     }
-    const won = answers.find((answer) => answer.status === 200)!;
-    const verified = await api('POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': won.body.new_api_key } });
-    assert.equal(verified.status, 200);
+    const verifies = async (key: string) =>
+      (await api('POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': key } })).status === 200;
+    const working = [];
+    for (const answer of won) if (await verifies(answer.body.new_api_key)) working.push(answer);
+    assert.equal(working.length, 1, 'exactly the last rotation that took effect holds the live key');
   });
 
   test('accepts the JSON content type with an empty body, as generated clients send it', async () => {

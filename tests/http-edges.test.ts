@@ -28,7 +28,7 @@ describe('HTTP edge cases', () => {
   test('CONNECT is a 405 with a detail, not a dropped connection', async () => {
     const answer = await rawExchange(server.baseUrl, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     assertDetail(answer, 405, 'CONNECT is not supported: keygate is not a proxy');
-    assert.equal(answer.headers.allow, 'GET, HEAD, POST, DELETE');
+    assert.equal(answer.headers.allow, 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
   });
 
   test('an Expect other than 100-continue is a 417 with a detail', async () => {

@@ -165,7 +165,10 @@ async function asMigratedByKeygate010(url: string): Promise<void> {
 describe('a database migrated under Kysely\'s default table names (keygate 0.1.0)', () => {
   const fresh = databases();
 
-  test('keeps its keys: the library verifies them, and the server adopts it without touching kysely_migration', async () => {
+  // The schema and its rows are what this is about: keys 0.1.0 itself issued had no tag and are
+  // refused until rotated (README, Keys), so the key here is one of today's, stored in a
+  // database then given 0.1.0's migration tables.
+  test('keeps its rows: the library reads them, and the server adopts it without touching kysely_migration', async () => {
     const { url } = await fresh();
     const first = await openKeygate(serverConfig(url));
     const { apiKey, keyId } = await first.apiKeys.create('legacy-user', { name: 'from 0.1.0' });

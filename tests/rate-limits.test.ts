@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { addressKey, MemoryCounters } from '../src/http/rate-limits.js';
+import { addressKey } from '../src/limits/address-key.js';
+import { bindingLimit, byAddress, decide, rateLimit, type Limit, type Window } from '../src/limits/policy.js';
+import { MemoryCounters } from '../src/store/rate-limit-stores.js';
 import { call, keygateForTests, metric, startKeygate, type JsonResponse, type RunningKeygate } from './support/keygate.js';
 import { forgedKey, unknownKey } from './support/keys.js';
 import { redisSkip, startRedis, type RunningRedis } from './support/redis.js';
@@ -152,6 +154,22 @@ describe('verify and validate, per key, in memory', () => {
     assertRefused(await verify(server, forgedKey(keyId)), 3, /at most 3 verifications per minute from this address/);
     // The key_id the forgeries named kept its whole budget.
     for (let i = 0; i < 3; i++) assert.equal((await verify(server, key)).status, 200, 'the real key is not locked out');
+  });
+});
+
+describe('a rotated-away key, still presented', () => {
+  const server = keygateForTests({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '3', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0' });
+
+  test("does not spend its successor's budget: once refused it counts against its address", async () => {
+    const userToken = await server.tokenFor(newUserId());
+    const created = await call(server.baseUrl, 'POST', LIST, { token: userToken, json: { name: 'leaked' } });
+    const old = created.body.api_key;
+    const rotated = await call(server.baseUrl, 'POST', `${LIST}${created.body.key_id}/rotate`, { token: userToken });
+    // Whoever holds the leaked key keeps trying it. Its first try still counts for the key (it
+    // must reach the row to be found rotated away); once refused it is no key's traffic.
+    for (let i = 0; i < 6; i++) assert.ok([401, 429].includes((await verify(server, old)).status));
+    for (let i = 0; i < 2; i++) assert.equal((await verify(server, rotated.body.new_api_key)).status, 200, `verification ${i + 1} of 2`);
+    assertRefused(await verify(server, rotated.body.new_api_key), 3, /for this key/);
   });
 });
 
@@ -358,5 +376,88 @@ describe('client address keys', () => {
     assert.equal(addressKey('::1'), '0:0:0:0::/64');
     assert.equal(addressKey('64:ff9b::192.0.2.33'), '64:ff9b:0:0::/64');
     assert.equal(addressKey('not an address'), 'not an address');
+  });
+});
+
+describe('the policy, with plain numbers', () => {
+  // The decision alone: windows as a store would have counted them, on a clock the test names.
+  const perKey = rateLimit({ name: 'verify_key', max: 3, windowMs: 60_000, whose: 'key', counted: 'verification', fieldsOnEveryResponse: false }) as Limit;
+  const perIp = rateLimit({ name: 'verify_ip', max: 5, windowMs: 60_000, whose: 'address', counted: 'verification', fieldsOnEveryResponse: false }) as Limit;
+  const perUser = rateLimit({ name: 'manage_user', max: 2, windowMs: 60_000, whose: 'user', counted: 'management request', fieldsOnEveryResponse: true }) as Limit;
+  const at = (count: number, resetAt: number): Window => ({ count, resetAt });
+
+  test('a limit is data; 0 turns it off; its description names its max and window', () => {
+    assert.deepEqual(perKey, {
+      name: 'verify_key',
+      max: 3,
+      windowMs: 60_000,
+      whose: 'key',
+      description: 'at most 3 verifications per minute',
+      fieldsOnEveryResponse: false,
+    });
+    assert.equal(rateLimit({ name: 'x', max: 0, windowMs: 60_000, whose: 'user', counted: 'request', fieldsOnEveryResponse: true }), undefined);
+    const describe = (max: number, windowMs: number) =>
+      rateLimit({ name: 'x', max, windowMs, whose: 'user', counted: 'request', fieldsOnEveryResponse: true })?.description;
+    assert.equal(describe(1, 3_600_000), 'at most 1 request per hour');
+    assert.equal(describe(10, 86_400_000), 'at most 10 requests per day');
+    assert.equal(describe(10, 30_000), 'at most 10 requests per 30 seconds');
+  });
+
+  test('within the limit: allowed, with the RateLimit fields only where a limit sends them on every response', () => {
+    const quiet = decide([perKey], ['k1'], [at(3, 60_000)], 0);
+    assert.deepEqual(quiet, { allowed: true, fields: undefined });
+    // The common answer is one shared object: the hot path allocates no decision.
+    assert.equal(decide([perKey, perIp], ['k1', '10.0.0.1'], [at(1, 60_000), at(1, 60_000)], 0), quiet);
+
+    assert.deepEqual(decide([perUser], ['u'], [at(1, 60_000)], 0), { allowed: true, fields: { limit: 2, remaining: 1, resetSeconds: 60 } });
+    assert.deepEqual(decide([perUser], ['u'], [at(2, 60_000)], 59_001), { allowed: true, fields: { limit: 2, remaining: 0, resetSeconds: 1 } });
+    // Seconds to reset round up, and are never 0.
+    assert.equal(decide([perUser], ['u'], [at(1, 60_000)], 1).fields?.resetSeconds, 60);
+    assert.equal(decide([perUser], ['u'], [at(1, 60_000)], 60_000).fields?.resetSeconds, 1);
+  });
+
+  test('beyond it: refused, by the limit, with Retry-After, the fields and whose budget it was', () => {
+    assert.deepEqual(decide([perKey], ['k1'], [at(4, 42_000)], 0), {
+      allowed: false,
+      limit: perKey,
+      fields: { limit: 3, remaining: 0, resetSeconds: 42 },
+      retryAfterSeconds: 42,
+      detail: 'Rate limit exceeded: at most 3 verifications per minute for this key, retry in 42 seconds',
+    });
+    const detail = (limit: Limit, key: string) => {
+      const decision = decide([limit], [key], [at(99, 1_000)], 0);
+      assert.equal(decision.allowed, false);
+      return decision.allowed ? '' : decision.detail;
+    };
+    assert.equal(detail(perUser, 'ip:user'), 'Rate limit exceeded: at most 2 management requests per minute per user, retry in 1 second');
+    assert.match(detail(perKey, byAddress('203.0.113.7')), /per minute from this address,/);
+    assert.match(detail(perIp, '203.0.113.7'), /per minute from this address,/);
+  });
+
+  test('of several limits the one that binds first decides: refused before allowed, then the longer wait, then the first', () => {
+    const perKeyLong = { ...perKey, name: 'long', windowMs: 3_600_000 };
+    // Refused before allowed, however long the allowed one's wait.
+    assert.equal(bindingLimit([perKey, perIp], [at(2, 59_000), at(6, 1_000)]), 1);
+    assert.equal(bindingLimit([perKey, perIp], [at(4, 1_000), at(2, 59_000)]), 0);
+    // Both refused, or both allowed: the longer wait; of two alike, the one listed first.
+    assert.equal(bindingLimit([perKey, perIp], [at(4, 1_000), at(6, 2_000)]), 1);
+    assert.equal(bindingLimit([perKey, perIp], [at(1, 3_000), at(1, 2_000)]), 0);
+    assert.equal(bindingLimit([perKey, perIp], [at(4, 2_000), at(6, 2_000)]), 0);
+    // Any number of limits.
+    assert.equal(bindingLimit([perKey, perIp, perKeyLong], [at(4, 1_000), at(1, 9_000), at(4, 3_600_000)]), 2);
+    assert.equal(bindingLimit([perKey, perIp, perKeyLong], [at(4, 1_000), at(6, 2_000), at(1, 3_600_000)]), 1);
+
+    const decision = decide([perKey, perIp], ['k1', '10.0.0.1'], [at(2, 30_000), at(6, 10_000)], 0);
+    assert.equal(decision.allowed, false);
+    assert.equal(!decision.allowed && decision.limit, perIp);
+    assert.equal(decision.fields?.resetSeconds, 10);
+  });
+
+  test('a limit whose store did not answer lets the request through (fail open); the others still apply', () => {
+    assert.equal(bindingLimit([perKey, perIp], [undefined, undefined]), -1);
+    assert.deepEqual(decide([perKey, perIp], ['k1', '10.0.0.1'], [undefined, undefined], 0), { allowed: true, fields: undefined });
+    assert.equal(bindingLimit([perKey, perIp], [undefined, at(6, 1_000)]), 1);
+    const refused = decide([perKey, perIp], ['k1', '10.0.0.1'], [at(4, 5_000), undefined], 0);
+    assert.equal(!refused.allowed && refused.limit, perKey);
   });
 });

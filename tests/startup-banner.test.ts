@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { openKeygate } from '../src/app.js';
-import { databaseForDisplay } from '../src/banner.js';
+import { describeDatabase } from '../src/config.js';
 import { loadConfig } from '../src/config.js';
 import { call, exitCode, freshDatabase, MAIN_SCRIPT, onPostgres, spawnKeygate, temporaryFolder, TEST_SECRET, type TestDatabase } from './support/keygate.js';
 import { freePort } from './support/ports.js';
@@ -68,7 +68,7 @@ describe('the start-up banner', () => {
       assert.ok(banner.startsWith(`keygate is ready at ${server.baseUrl};`), banner);
       assert.ok(banner.includes(`docs: ${server.baseUrl}/docs;`), banner);
       assert.equal((await fetch(`${server.baseUrl}/docs`)).status, 200, 'the docs address answers');
-      const shown = onPostgres ? databaseForDisplay({ kind: 'postgres', url: env.DATABASE_URL! }) : 'sqlite:./data/keygate.db';
+      const shown = describeDatabase(onPostgres ? { kind: 'postgres', url: env.DATABASE_URL! } : { kind: 'sqlite', path: join(folder, 'data/keygate.db') });
       assert.ok(banner.includes(`database: ${shown};`), banner);
       assert.match(banner, /token secret: generated at this start and kept in the database;/);
 
@@ -140,21 +140,20 @@ describe('the start-up banner', () => {
   });
 });
 
-describe('the database as the banner shows it', () => {
-  test('a PostgreSQL URL loses its password, in the address and as a parameter; the rest stays', () => {
-    const shown = databaseForDisplay({ kind: 'postgres', url: 'postgres://keygate:s3cret@db.internal:5432/keygate?password=s3cret&sslmode=require' });
-    assert.equal(shown, 'postgres://keygate@db.internal:5432/keygate?sslmode=require');
+describe('the database as the banner and every error line show it', () => {
+  test('a PostgreSQL URL has its password masked, in the address and as a parameter; the rest stays', () => {
+    const shown = describeDatabase({ kind: 'postgres', url: 'postgres://keygate:s3cret@db.internal:5432/keygate?password=s3cret&sslmode=require' });
+    assert.equal(shown, 'postgres://keygate:***@db.internal:5432/keygate?password=***&sslmode=require');
   });
 
-  test('a URL that does not parse is not shown at all', () => {
-    assert.ok(!databaseForDisplay({ kind: 'postgres', url: 'postgres://keygate:s3cret@[bad' }).includes('s3cret'));
+  test('a URL that does not parse still loses its password', () => {
+    assert.ok(!describeDatabase({ kind: 'postgres', url: 'postgres://keygate:s3cret@[bad' }).includes('s3cret'));
   });
 
-  test('a SQLite file is shown as configured', () => {
-    assert.equal(databaseForDisplay({ kind: 'sqlite', path: './data/keygate.db' }), 'sqlite:./data/keygate.db');
+  test('a SQLite file is shown as the absolute path it opens', () => {
+    assert.equal(describeDatabase({ kind: 'sqlite', path: './data/keygate.db' }), `sqlite:${join(process.cwd(), 'data/keygate.db')}`);
   });
 });
-
 
 /** Resolves once /healthz answers 200; fails after 30 s of asking. */
 async function healthy(baseUrl: string): Promise<void> {

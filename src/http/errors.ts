@@ -14,6 +14,7 @@ import {
   Unavailable,
 } from '../errors.js';
 import { isDatabaseOutage } from '../store/outage.js';
+import { ThrottledWarning } from '../throttled-warning.js';
 import { isEmbeddedCreateBody } from './schemas.js';
 
 // The one place that turns failures into HTTP answers: `{"detail": "..."}` for every error,
@@ -86,7 +87,7 @@ export function installErrorHandling(app: FastifyInstance, redactUrl: (url: stri
   // Node hands CONNECT to this event alone and drops the connection when nobody listens. A 4xx,
   // not 501: a client's mistake should not count among the server's failures.
   app.server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
-    answerOnSocket(socket, 405, 'CONNECT is not supported: keygate is not a proxy', true, { Allow: 'GET, HEAD, POST, DELETE' });
+    answerOnSocket(socket, 405, 'CONNECT is not supported: keygate is not a proxy', true, { Allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
   });
   // An Expect other than 100-continue: Node's own 417 has no body. (The request never reaches a route.)
   app.server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
@@ -94,6 +95,7 @@ export function installErrorHandling(app: FastifyInstance, redactUrl: (url: stri
     response.writeHead(417, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   });
 
+  const cannotAnswer = new ThrottledWarning(app.log, 'keygate cannot answer now');
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof InvalidInput) {
       return replyInvalid(reply, [{ loc: [...bodyLocation(request), error.field], msg: error.message, type: error.type }]);
@@ -114,8 +116,9 @@ export function installErrorHandling(app: FastifyInstance, redactUrl: (url: stri
     }
     const answer = answerFor(error, request.headers.authorization);
     if (answer !== undefined) {
-      // A database outage is logged once when it starts (DatabaseOutages), not once per request.
-      if (error instanceof Unavailable && !isDatabaseOutage(error)) request.log.warn({ err: error }, 'keygate cannot answer now');
+      // A database outage is logged once when it starts (DatabaseOutages); the rest (identity
+      // provider, bcrypt's queue) at most once every few seconds, never once per request.
+      if (error instanceof Unavailable && !isDatabaseOutage(error)) cannotAnswer.report(error);
       return reply.code(answer.status).headers(answer.headers).send({ detail: answer.detail });
     }
     const status = error.statusCode ?? 500;

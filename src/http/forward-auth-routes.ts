@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Unauthenticated } from '../errors.js';
-import type { KeyVerifier, VerifiedKey } from '../keys/verifier.js';
+import type { VerifiedKey } from '../keys/verifier.js';
 import { andThen } from '../maybe-promise.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
 import type { RateLimitHook } from './rate-limits.js';
-import { answerRefusal, errorAnswers, verifiedKey } from './verify-routes.js';
+import { answerRefusal, errorAnswers, verifiedKey, type SettlesKeys } from './verify-routes.js';
 
 // Forward authentication, for a gateway that asks keygate about every request before passing it
 // on: nginx auth_request, Traefik forwardAuth, Caddy forward_auth. They read the decision from
@@ -45,7 +45,7 @@ interface ForwardAuthQuery {
  */
 const userIdField = (userId: string): string => encodeURI(userId);
 
-export function forwardAuthRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
+export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
   /** The 200: the decision and the identity, in header fields; no body (gateways drop it). */
   function admit(reply: FastifyReply, key: VerifiedKey, token?: ExchangeToken): void {
     reply.header(USER_ID_HEADER, userIdField(key.userId)).header(KEY_ID_HEADER, key.keyId);

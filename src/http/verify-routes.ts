@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest, type KeygateError } from '../errors.js';
+import { BadRequest, Unavailable, type KeygateError } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
-import { refusalError, type KeyVerifier, type VerifiedKey } from '../keys/verifier.js';
+import { refusalError } from '../keys/outcomes.js';
+import type { KeyVerifier, VerifiedKey } from '../keys/verifier.js';
 import { answerFor } from './errors.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
@@ -31,33 +32,39 @@ export const errorAnswers = {
 
 export const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] }, { [BEARER_SCHEME]: [] }];
 
+/** What the verification routes ask of the verifier: an answer without a promise where none is needed. */
+export type SettlesKeys = Pick<KeyVerifier, 'verifyNow'>;
+
 /**
- * `presented`, verified; or undefined once its refusal has been answered. A refusal of the key is
- * answered here, not thrown: a wrong key repeated is as frequent as a warm one, and an error
- * object and Fastify's error path would cost more than the verification. Only `overloaded` is
- * thrown (a 503 with Retry-After), as are database outages.
+ * `presented`, verified; or undefined once its refusal has been answered, as outcomes.ts says.
+ * A refusal of the key is answered here, not thrown: a wrong key repeated is as frequent as a
+ * warm one, and Fastify's error path would cost more than the verification (the error is made
+ * once per outcome, not per request). One that is keygate's own trouble (an Unavailable:
+ * overloaded) is thrown, for the error handler to log as well as answer (503 with
+ * Retry-After), as are database outages.
  */
 export function verifiedKey(
-  verifier: KeyVerifier,
+  verifier: SettlesKeys,
   presented: string,
   request: FastifyRequest,
   reply: FastifyReply,
 ): MaybePromise<VerifiedKey | undefined> {
   return andThen(verifier.verifyNow(presented), (verification) => {
     if (verification.valid) return verification.key;
-    if (verification.reason === 'overloaded') throw refusalError(verification.reason);
-    answerRefusal(INVALID_KEY, request, reply);
+    const refusal = refusalError(verification.reason);
+    if (refusal instanceof Unavailable) throw refusal;
+    answerRefusal(refusal, request, reply);
     return undefined;
   });
 }
 
-/** Answers `refusal` (a 401) directly, with the challenge and detail the error handler would give. */
+/** Answers `refusal` directly, with the challenge and detail the error handler would give. */
 export function answerRefusal(refusal: KeygateError, request: FastifyRequest, reply: FastifyReply): void {
   const { status, headers, detail } = answerFor(refusal, request.headers.authorization)!;
   reply.code(status).headers(headers).send({ detail });
 }
 
-export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
+export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
   /** The key a request presents, verified; or undefined once a refusal has been answered. */
   function presentedAndVerified(request: FastifyRequest, reply: FastifyReply): MaybePromise<VerifiedKey | undefined> {
     const presented = presentedKey(request.headers);
@@ -154,6 +161,3 @@ export function verifyRoutes(verifier: KeyVerifier, exchange: ExchangeTokens, ra
     );
   };
 }
-
-/** The one refusal of a key's text, made once: see verifiedKey. */
-const INVALID_KEY = refusalError('unknown');

@@ -1,23 +1,26 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { KeygateError, Unauthenticated, Unavailable } from '../errors.js';
+import { Unauthenticated, Unavailable, type KeygateError } from '../errors.js';
 import { answerFor, type ErrorAnswer } from '../http/errors.js';
 import { NO_KEY_DETAIL, presentedKey } from '../http/presented-key.js';
-import { refusalError, type Verification, type VerifiedKey } from '../keys/verifier.js';
+import { refusalError } from '../keys/outcomes.js';
+import type { Verification, VerifiedKey } from '../keys/verifier.js';
 
 /** Anything that verifies keys: the server's verifier or the library's createKeyVerifier(). */
 export interface VerifiesKeys {
   verify(presented: string): Promise<Verification>;
 }
 
+/** A presented key, checked: the verifier's answer, or Unavailable when the database does not answer. */
+export type CheckedKey = Verification | Unavailable;
+
 /**
- * The presented key, verified, or the domain error that refuses it. verify() rejects with
- * Unavailable when the database does not answer: for an adapter that is a refusal to retry
- * later (503), like an overloaded verifier, not a failure of its own. Other rejections stay so.
+ * The presented key, checked. verify() rejects with Unavailable when the database does not
+ * answer: for an adapter that is a refusal to retry later (503), like an overloaded verifier,
+ * not a failure of its own. Other rejections stay so.
  */
-export async function checkPresentedKey(verifier: VerifiesKeys, presented: string): Promise<VerifiedKey | KeygateError> {
+export async function checkPresentedKey(verifier: VerifiesKeys, presented: string): Promise<CheckedKey> {
   try {
-    const verification = await verifier.verify(presented);
-    return verification.valid ? verification.key : refusalError(verification.reason);
+    return await verifier.verify(presented);
   } catch (error) {
     if (error instanceof Unavailable) return error;
     throw error;
@@ -33,8 +36,10 @@ export async function authenticateRequest(
   verifier: VerifiesKeys,
   headers: IncomingHttpHeaders,
 ): Promise<{ key: VerifiedKey } | { refusal: ErrorAnswer }> {
+  const refused = (error: KeygateError) => ({ refusal: answerFor(error, headers.authorization)! });
   const presented = presentedKey(headers);
-  const outcome = presented === undefined ? new Unauthenticated(NO_KEY_DETAIL) : await checkPresentedKey(verifier, presented);
-  if (!(outcome instanceof KeygateError)) return { key: outcome };
-  return { refusal: answerFor(outcome, headers.authorization)! };
+  if (presented === undefined) return refused(new Unauthenticated(NO_KEY_DETAIL));
+  const checked = await checkPresentedKey(verifier, presented);
+  if (checked instanceof Unavailable) return refused(checked);
+  return checked.valid ? { key: checked.key } : refused(refusalError(checked.reason));
 }

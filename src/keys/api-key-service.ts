@@ -2,6 +2,7 @@ import { Conflict, InvalidInput, LimitReached, NotFound } from '../errors.js';
 import type { ApiKeyMetadata, ApiKeyRepository } from '../store/api-keys-repository.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
+import { KeyChanges } from './key-changes.js';
 import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
 
 export interface KeyRules {
@@ -33,13 +34,18 @@ export interface CreateKeyInput {
 
 /** Every rule about a user's API keys, whoever calls: HTTP, the CLI or the library. */
 export class ApiKeyService {
+  /** Every change this service makes to a key goes through it. */
+  private readonly changes: KeyChanges;
+
   constructor(
     private readonly repository: ApiKeyRepository,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
     private readonly rules: KeyRules,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.changes = new KeyChanges(repository);
+  }
 
   async create(userId: string, input: CreateKeyInput): Promise<IssuedKey> {
     const name = this.validName(input.name);
@@ -61,7 +67,8 @@ export class ApiKeyService {
       expires_at: new Date(created.getTime() + expiresDays * DAY_MS).toISOString(),
       last_used_at: null,
     };
-    if (!(await this.repository.insertWithinLimit(row, this.rules.maxKeysPerUser))) throw this.limitReached();
+    const inserted = await this.changes.apply('created', (writes) => writes.insertWithinLimit(row, this.rules.maxKeysPerUser));
+    if (!inserted) throw this.limitReached();
     return { ...toView(row), apiKey };
   }
 
@@ -79,7 +86,8 @@ export class ApiKeyService {
     const current = this.format.isKeyId(keyId) ? await this.repository.findHash(userId, keyId) : undefined;
     if (current === undefined) throw new NotFound('API key not found');
     const apiKey = this.format.issue(keyId);
-    const updated = await this.repository.replaceHash(keyId, current, await this.hasher.hash(apiKey), userId);
+    const keyHash = await this.hasher.hash(apiKey);
+    const updated = await this.changes.apply('rotated', (writes) => writes.replaceHash(keyId, current, keyHash, userId));
     if (!updated) {
       throw new Conflict('The key was rotated or revoked concurrently: this rotation did not take effect. List your keys and retry.');
     }
@@ -88,7 +96,7 @@ export class ApiKeyService {
 
   /** Deletes the key. A key that is unknown or someone else's is left alone, and nothing says which. */
   async revoke(userId: string, keyId: string): Promise<void> {
-    if (this.format.isKeyId(keyId)) await this.repository.delete(userId, keyId);
+    if (this.format.isKeyId(keyId)) await this.changes.apply('revoked', (writes) => writes.delete(userId, keyId));
   }
 
   private limitReached(): LimitReached {

@@ -1,12 +1,17 @@
 import { LRUCache } from 'lru-cache';
-import { KeygateError, Unauthenticated } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
 import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
-import { overloaded, QueueFull } from './bounded-queue.js';
+import { QueueFull } from './bounded-queue.js';
 import { FastHmac } from './fast-hmac.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
+import { KeyChanges } from './key-changes.js';
 import type { LastUseRecorder } from './last-use.js';
+import type { Refusal, VerificationResult } from './outcomes.js';
+
+// The outcomes, and what each means for a caller, are outcomes.ts's table; named here too, where
+// the library's types and the metrics have always found them.
+export { refusalError, VERIFICATION_RESULTS, type Refusal, type VerificationResult } from './outcomes.js';
 
 // The hot path: every request a client makes with its key comes through verify() or verifyNow().
 // In order:
@@ -33,17 +38,7 @@ export interface VerifiedKey {
   expiresAt: string;
 }
 
-/**
- * Why a key was refused: the first three are told apart only in metrics, never to the caller.
- * `overloaded`: too many hash compares are waiting; the caller may retry.
- */
-export const REFUSALS = ['malformed', 'unknown', 'expired', 'overloaded'] as const;
-export type Refusal = (typeof REFUSALS)[number];
-
 export type Verification = { valid: true; key: VerifiedKey } | { valid: false; reason: Refusal };
-
-export const VERIFICATION_RESULTS = ['valid', ...REFUSALS] as const;
-export type VerificationResult = (typeof VERIFICATION_RESULTS)[number];
 
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
@@ -70,6 +65,10 @@ export class KeyVerifier {
   private readonly refused: LRUCache<string, true>;
   /** In-flight compares by text and hash: concurrent requests with one key share one bcrypt. */
   private readonly comparing = new Map<string, Promise<boolean>>();
+  /** key_ids whose rehash is under way. */
+  private readonly rehashing = new Set<string>();
+  /** The path of the one change verification makes to a key: a rehash. */
+  private readonly changes: KeyChanges;
 
   constructor(
     private readonly repository: ApiKeyRepository,
@@ -82,6 +81,7 @@ export class KeyVerifier {
   ) {
     this.warm = new LRUCache({ max: cacheSize });
     this.refused = new LRUCache({ max: cacheSize });
+    this.changes = new KeyChanges(repository);
   }
 
   async verify(presented: string): Promise<Verification> {
@@ -100,7 +100,12 @@ export class KeyVerifier {
    */
   authenticKeyId(presented: string): string | undefined {
     if (!this.format.hasKeyLength(presented)) return undefined;
-    return this.warm.peek(this.cacheKeys.tag(presented))?.key.keyId ?? this.format.authenticKeyId(presented);
+    const cacheKey = this.cacheKeys.tag(presented);
+    const warm = this.warm.peek(cacheKey);
+    if (warm !== undefined) return warm.key.keyId;
+    // A text refused for good (revoked, rotated away) is no longer its key's traffic: whoever
+    // still holds a leaked, rotated-away key must not spend its successor's budget.
+    return this.refused.has(cacheKey) ? undefined : this.format.authenticKeyId(presented);
   }
 
   private observed(verification: Verification, started: number): Verification {
@@ -138,13 +143,13 @@ export class KeyVerifier {
       this.refused.set(cacheKey, true);
       return refuse('unknown');
     }
-    const keyHash = warmHit ? row.key_hash : await this.rehashedIfOutdated(presented, row);
     // The only place entries are made: after keyIdOf() accepted this very text, which is what
     // lets check() trust an entry without parsing the text again.
     const warmed = entry !== undefined && sameKey(entry, row) ? entry : warmEntry(row);
-    warmed.keyHash = keyHash;
+    warmed.keyHash = row.key_hash;
     warmed.stamp = stamp;
     this.warm.set(cacheKey, warmed);
+    if (!warmHit) this.rehashIfOutdated(presented, row, warmed);
     return this.accept(warmed);
   }
 
@@ -165,20 +170,29 @@ export class KeyVerifier {
   }
 
   /**
-   * The row's hash, made anew by the configured scheme when it was made another way: so an
-   * operator switches schemes without reissuing keys. A failed rehash keeps the old hash (it
-   * still verifies) and is reported, never held against the key.
+   * Moves a key hashed otherwise than the setting asks (scheme, bcrypt cost) to the configured
+   * scheme, so that an operator switches schemes without reissuing keys. In the background: the
+   * answer does not wait for a hash it does not need, and a key being rehashed is not rehashed
+   * twice at once. The warm entry takes the new hash, which this very text matches, so no warm
+   * entry needs to be cooled (the change is not noted: see key-changes.ts). A failure leaves the
+   * old hash, which still verifies, and the next verification of a cold text tries again; only a
+   * failure other than a full queue is reported.
    */
-  private async rehashedIfOutdated(presented: string, row: VerificationRow): Promise<string> {
-    if (!this.hasher.isOutdated(row.key_hash)) return row.key_hash;
-    try {
+  private rehashIfOutdated(presented: string, row: VerificationRow, entry: WarmEntry): void {
+    if (!this.hasher.isOutdated(row.key_hash) || this.rehashing.has(row.key_id)) return;
+    this.rehashing.add(row.key_id);
+    const rehash = async () => {
       const rehashed = await this.hasher.hash(presented);
-      return (await this.repository.replaceHash(row.key_id, row.key_hash, rehashed)) ? rehashed : row.key_hash;
-    } catch (error) {
-      this.onError(error);
-      return row.key_hash;
-    }
+      const replaced = await this.changes.apply('rehashed', (writes) => writes.replaceHash(row.key_id, row.key_hash, rehashed));
+      if (replaced !== undefined) entry.keyHash = rehashed;
+    };
+    rehash()
+      .catch((error: unknown) => {
+        if (!(error instanceof QueueFull)) this.onError(error);
+      })
+      .finally(() => this.rehashing.delete(row.key_id));
   }
+
 }
 
 function refuse(reason: Refusal): Verification {
@@ -205,10 +219,3 @@ function warmEntry(row: VerificationRow): WarmEntry {
   };
 }
 
-/** Every refusal of a key's secret reads the same, so nothing tells a wrong key from a revoked one. */
-export const INVALID_KEY_DETAIL = 'Invalid API key';
-
-/** The domain error for a refusal, as every adapter (HTTP route, Fastify, Express, MCP) reports it. */
-export function refusalError(reason: Refusal): KeygateError {
-  return reason === 'overloaded' ? overloaded() : new Unauthenticated(INVALID_KEY_DETAIL);
-}
