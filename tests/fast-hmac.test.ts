@@ -14,6 +14,18 @@ test('tags are HMAC-SHA256 under the key, exactly as createHmac computes them', 
     assert.equal(hmac.tag(text), expected.toString('base64'), JSON.stringify(text));
     assert.equal(hmac.tag(text), expected.toString('base64'), 'the remembered answer is the same');
     assert.equal(hmac.digestBytes(text), expected.toString('latin1'), JSON.stringify(text));
+    assert.equal(hmac.digestBytes(text), expected.toString('latin1'), 'the remembered answer is the same');
+  }
+});
+
+test('a remembered answer is only ever given for the very text it was computed for', () => {
+  const key = FastHmac.newKey();
+  const hmac = new FastHmac(key);
+  const expected = (text: string) => createHmac('sha256', key).update(text).digest();
+  // Alternating texts, and the two forms interleaved, as a hook and a verification may ask.
+  for (const text of ['a', 'b', 'a', 'a', 'b']) {
+    assert.equal(hmac.tag(text), expected(text).toString('base64'));
+    assert.equal(hmac.digestBytes(`${text}!`), expected(`${text}!`).toString('latin1'));
   }
 });
 

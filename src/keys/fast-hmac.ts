@@ -19,10 +19,13 @@ export class FastHmac {
   private readonly innerPad: string;
   /** The outer pad, then room for the inner digest: reused by every call (one thread, synchronous). */
   private readonly outerMessage = Buffer.alloc(BLOCK_BYTES + DIGEST_BYTES);
-  // One remembered answer: a request's rate-limit hook and its verification ask for the tag of
-  // the same header string one after the other, and the second ask is then free.
+  // One remembered answer per form: a request's rate-limit hook and its verification ask for the
+  // same HMAC one after the other (of the header string, or of the part of it a key's tag covers),
+  // and the second ask is then free.
   private lastText: string | undefined;
   private lastTag = '';
+  private lastBytesText: string | undefined;
+  private lastBytes = '';
 
   constructor(key: Buffer = FastHmac.newKey()) {
     if (!FastHmac.isKey(key)) throw new Error(`FastHmac: the key must be ${BLOCK_BYTES} bytes below 0x80`);
@@ -49,7 +52,11 @@ export class FastHmac {
 
   /** HMAC-SHA256(key, UTF-8 of `text`), one character per byte (latin1). */
   digestBytes(text: string): string {
-    return this.digest(text, 'binary'); // 'binary' is latin1
+    if (text === this.lastBytesText) return this.lastBytes;
+    const bytes = this.digest(text, 'binary'); // 'binary' is latin1
+    this.lastBytesText = text;
+    this.lastBytes = bytes;
+    return bytes;
   }
 
   private digest(text: string, encoding: 'base64' | 'binary'): string {
