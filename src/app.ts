@@ -3,6 +3,7 @@ import type { Config, VerifierConfig } from './config.js';
 import { ApiKeyService } from './keys/api-key-service.js';
 import { FastHmac } from './keys/fast-hmac.js';
 import { KeyFormat } from './keys/format.js';
+import { KeyChanges } from './keys/key-changes.js';
 import { KeyHasher } from './keys/hashing.js';
 import { LastUseRecorder } from './keys/last-use.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
@@ -40,6 +41,8 @@ export interface Keygate {
 export interface VerificationParts {
   db: KeygateDb;
   repository: ApiKeyRepository;
+  /** The one path of every change to a key, shared by the verifier and the key service. */
+  changes: KeyChanges;
   format: KeyFormat;
   hasher: KeyHasher;
   verifier: KeyVerifier;
@@ -74,10 +77,12 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaitMs: config.bcryptQueueWaitMs,
   });
   const lastUse = new LastUseRecorder(repository, config.lastUsedFlushMs, onError);
-  const verifier = new KeyVerifier(repository, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
+  const changes = new KeyChanges(repository);
+  const verifier = new KeyVerifier(repository, changes, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
   return {
     db: store.db,
     repository,
+    changes,
     format,
     hasher,
     verifier,
@@ -98,7 +103,7 @@ export async function openKeygate(config: Config, onError?: (error: unknown) => 
   let generatedSecret: string | undefined;
   const userTokenSecret =
     config.secret ?? (await getOrCreateSetting(db, 'user_token_secret', () => (generatedSecret = randomBytes(32).toString('base64url'))));
-  const apiKeys = new ApiKeyService(parts.repository, parts.format, parts.hasher, config);
+  const apiKeys = new ApiKeyService(parts.repository, parts.changes, parts.format, parts.hasher, config);
   const users = createUserTokenVerifier({
     secret: userTokenSecret,
     oidc: config.oidc,

@@ -6,6 +6,7 @@ import { FastHmac } from '../src/keys/fast-hmac.js';
 import { KeyFormat } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hashing.js';
 import { ApiKeyService } from '../src/keys/api-key-service.js';
+import { KeyChanges } from '../src/keys/key-changes.js';
 import { LimitReached, NotFound } from '../src/errors.js';
 import { ApiKeyRepository, KeyChangeStamp } from '../src/store/api-keys-repository.js';
 import { openDatabase, type Store } from '../src/store/database.js';
@@ -33,7 +34,7 @@ before(async () => {
   store = await openDatabase({ kind: 'sqlite', path: join(folder, 'keygate.db') });
   const repository = new ApiKeyRepository(store.db, new KeyChangeStamp(store.externalChanges));
   hasher = new CountingHasher(testHashSettings());
-  service = new ApiKeyService(repository, new KeyFormat('mcpkey_live_', FastHmac.newKey()), hasher, {
+  service = new ApiKeyService(repository, new KeyChanges(repository), new KeyFormat('mcpkey_live_', FastHmac.newKey()), hasher, {
     maxKeysPerUser: 2,
     defaultExpiresDays: 30,
     maxExpiresDays: 365,

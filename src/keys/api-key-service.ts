@@ -2,7 +2,7 @@ import { Conflict, InvalidInput, LimitReached, NotFound } from '../errors.js';
 import type { ApiKeyMetadata, ApiKeyRepository } from '../store/api-keys-repository.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
-import { KeyChanges } from './key-changes.js';
+import type { KeyChanges } from './key-changes.js';
 import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
 
 export interface KeyRules {
@@ -34,18 +34,15 @@ export interface CreateKeyInput {
 
 /** Every rule about a user's API keys, whoever calls: HTTP, the CLI or the library. */
 export class ApiKeyService {
-  /** Every change this service makes to a key goes through it. */
-  private readonly changes: KeyChanges;
-
   constructor(
     private readonly repository: ApiKeyRepository,
+    /** Every change this service makes to a key goes through it. */
+    private readonly changes: KeyChanges,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
     private readonly rules: KeyRules,
     private readonly now: () => Date = () => new Date(),
-  ) {
-    this.changes = new KeyChanges(repository);
-  }
+  ) {}
 
   async create(userId: string, input: CreateKeyInput): Promise<IssuedKey> {
     const name = this.validName(input.name);

@@ -5,7 +5,7 @@ import { QueueFull } from './bounded-queue.js';
 import { FastHmac } from './fast-hmac.js';
 import type { KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
-import { KeyChanges } from './key-changes.js';
+import type { KeyChanges } from './key-changes.js';
 import type { LastUseRecorder } from './last-use.js';
 import type { Refusal, VerificationResult } from './outcomes.js';
 
@@ -67,11 +67,10 @@ export class KeyVerifier {
   private readonly comparing = new Map<string, Promise<boolean>>();
   /** key_ids whose rehash is under way. */
   private readonly rehashing = new Set<string>();
-  /** The path of the one change verification makes to a key: a rehash. */
-  private readonly changes: KeyChanges;
-
   constructor(
     private readonly repository: ApiKeyRepository,
+    /** The path of the one change verification makes to a key: a rehash. */
+    private readonly changes: KeyChanges,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
     private readonly lastUse: LastUseRecorder,
@@ -81,7 +80,6 @@ export class KeyVerifier {
   ) {
     this.warm = new LRUCache({ max: cacheSize });
     this.refused = new LRUCache({ max: cacheSize });
-    this.changes = new KeyChanges(repository);
   }
 
   async verify(presented: string): Promise<Verification> {
