@@ -11,14 +11,18 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { startMcpServer, type RunningMcpServer } from '../examples/mcp-server/server.js';
+import { parseDatabaseUrl } from '../src/config.js';
 import { keygateMcpVerifier } from '../src/integrations/mcp.js';
 import { createKeyVerifier, keygateExpress, keygateFastify, type KeygateKeyVerifier } from '../src/index.js';
+import { openDatabase } from '../src/store/database.js';
 import { DatabaseUnavailable, DATABASE_UNAVAILABLE_DETAIL } from '../src/store/outage.js';
 import { postgresDoesNotAnswer, sqliteDoesNotAnswer } from '../src/store/unreachable.js';
 import { mintLocalUserToken } from '../src/tokens/user-tokens.js';
 import {
   call,
+  freshDatabase,
   onPostgres,
   spawnKeygate,
   sqliteOnly,
@@ -145,7 +149,6 @@ describe('PostgreSQL stopped, then started again', { skip: onPostgres ? false : 
   before(async () => {
     cluster = await startPostgres();
     databaseUrl = (await createDatabase(cluster.adminUrl)).url;
-    // startKeygate's own fresh database goes unused: DATABASE_URL points at this file's cluster.
     server = await startKeygate({ DATABASE_URL: databaseUrl });
     spawnedFolder = temporaryFolder();
     spawned = await spawnKeygate({ DATABASE_URL: databaseUrl, KEYGATE_SECRET: TEST_SECRET }, spawnedFolder);
@@ -280,6 +283,33 @@ describe('PostgreSQL stopped, then started again', { skip: onPostgres ? false : 
     const output = await spawned.waitForOutput(/database answers again/i);
     assert.equal(countOf(output, /database answers again/i), 1, output);
     assert.equal(countOf(output, OUTAGE_DETAIL), 1, output);
+  });
+});
+
+describe('a PostgreSQL connection dropped while checked out', { skip: onPostgres ? false : 'needs PostgreSQL: runs in the PostgreSQL pass' }, () => {
+  test('fails its transaction as an outage and does not crash the process; the next query works', async () => {
+    const database = await freshDatabase(temporaryFolder());
+    const store = await openDatabase(parseDatabaseUrl(database.url));
+    const admin = new pg.Client({ connectionString: process.env.KEYGATE_TEST_POSTGRES_URL });
+    await admin.connect();
+    try {
+      const transaction = store.db.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        // Between two statements the client is checked out and no query is pending: the
+        // server ending the session now makes the client emit 'error' with nobody listening.
+        await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [
+          new URL(database.url).pathname.slice(1),
+        ]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await sql`select 2`.execute(trx);
+      });
+      await assert.rejects(transaction, DatabaseUnavailable);
+      assert.equal((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows[0]?.one, 1);
+    } finally {
+      await admin.end();
+      await store.db.destroy();
+      await database.drop();
+    }
   });
 });
 

@@ -256,7 +256,8 @@ describe('limits shared in Redis', { skip: redisSkip }, () => {
   });
   after(async () => {
     try {
-      await Promise.all(servers.map((server) => server.close()));
+      // The second instance first: the first owns the database and drops it on close.
+      for (const server of [...servers].reverse()) await server.close();
     } finally {
       await redis?.close();
     }

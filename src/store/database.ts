@@ -81,6 +81,11 @@ async function openPostgres(url: string, prepare: (db: KeygateDb) => Promise<voi
   // An idle connection that the server drops (a restart, a failover) must not crash keygate:
   // the pool discards it, and the next query opens a new one.
   pool.on('error', () => undefined);
+  // So must a connection dropped while checked out between two queries (inside a transaction,
+  // say): pg-pool takes its own listener off a checked-out client, and an 'error' event with no
+  // listener is an uncaught exception. The pending or next query fails and is answered as an
+  // outage; on release the pool sees the client is no longer queryable and discards it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const outages = new DatabaseOutages();
   const dialect = guardedDialect(new PostgresDialect({ pool }), new QueryGuard(postgresDoesNotAnswer, outages));
   const db = new Kysely<Database>({ dialect });

@@ -51,7 +51,10 @@ export interface RunningKeygate {
 
 export async function startKeygate(env: Record<string, string> = {}): Promise<RunningKeygate> {
   const folder = temporaryFolder();
-  const database = await freshDatabase(folder);
+  // A keygate started on another's database (a second instance) does not own it: only its
+  // creator drops it, so closing the second never pulls the database from under the first.
+  const database: TestDatabase =
+    env.DATABASE_URL === undefined ? await freshDatabase(folder) : { url: env.DATABASE_URL, drop: async () => {} };
   const config = loadConfig({
     DATABASE_URL: database.url,
     KEYGATE_SECRET: TEST_SECRET,
