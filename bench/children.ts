@@ -52,6 +52,7 @@ export interface ServerChild {
   keys: string[];
   setupMs: number;
   rotatedAway: string | undefined;
+  authorityKey: string | undefined;
   /** Wall time from starting the process to its listening (key issuing included), milliseconds. */
   startMs: number;
   /** The server's CPU time so far, microseconds. */
@@ -73,6 +74,7 @@ export async function startServer(
     keys: ready.keys,
     setupMs: ready.setupMs,
     rotatedAway: ready.rotatedAway,
+    authorityKey: ready.authorityKey,
     startMs: performance.now() - started,
     async cpuMicros() {
       const answer = expectMessage<CpuAnswer>(child, 'cpu', 5000, `${script} cpu`);

@@ -20,6 +20,16 @@ export async function issueKeys(keygate: Keygate, count: number, perUser: number
   return keys;
 }
 
+/** The scopes and metadata of (h)'s key: what a real MCP client's key might carry. */
+export const AUTHORITY_SCOPES = ['tools:read', 'tools:call:search', 'tools:call:fetch', 'resources:read', 'prompts:read'];
+const AUTHORITY_METADATA = { team: 'search', plan: 'pro', owner: 'ci@example.com', tags: ['agent', 'nightly'], limits: { depth: 3 } };
+
+/** A key with scopes and metadata, as a user of the key model's authority would have (h). */
+export async function authorityKey(keygate: Keygate): Promise<string> {
+  const settings = { scopes: AUTHORITY_SCOPES, metadata: AUTHORITY_METADATA };
+  return (await keygate.apiKeys.create('bench-authority-user', { name: 'scoped', settings })).apiKey;
+}
+
 /**
  * A key issued and then rotated, its old text returned: it still carries a valid tag, so it gets
  * past the checks that need no I/O, reaches its row once, fails its one compare, and from then

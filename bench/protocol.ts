@@ -10,6 +10,8 @@ export interface ServerReady {
   setupMs: number;
   /** With BENCH_ROTATED_AWAY=1: a key the child issued and then rotated, so it is refused for good. */
   rotatedAway?: string;
+  /** With BENCH_AUTHORITY_KEY=1: a key with scopes and metadata, for (h). */
+  authorityKey?: string;
 }
 
 /** Asked by the parent, answered by a server child: its own CPU time so far. */

@@ -293,7 +293,7 @@ async function bench(): Promise<Run> {
     execArgv: execArgvFor('f-floor'),
     startTimeoutMs: 30_000,
   });
-  const warm = await startKeygate('bcg-warm', `sqlite:${newDatabasePath()}`, 1, { BENCH_ROTATED_AWAY: '1' });
+  const warm = await startKeygate('bcg-warm', `sqlite:${newDatabasePath()}`, 1, { BENCH_ROTATED_AWAY: '1', BENCH_AUTHORITY_KEY: '1' });
   const small = await startKeygate('store-small', `sqlite:${storePaths[0]}`, 1);
   const big = await startKeygate('store-big', `sqlite:${storePaths[1]}`, 1);
   // The same warm /verify on PostgreSQL (a throwaway cluster from the machine's binaries),
@@ -310,18 +310,22 @@ async function bench(): Promise<Run> {
   });
   const rotatedAway = warm.rotatedAway;
   if (rotatedAway === undefined) throw new Error('the warm keygate child rotated no key away');
+  const scoped = warm.authorityKey;
+  if (scoped === undefined) throw new Error('the warm keygate child issued no key with scopes and metadata');
   const a = scenario('(a) bare Fastify route (ceiling)', bare, VERIFY, 'mcpkey_live_bench');
   const f = scenario('(f) floor: bare route + HMAC + PRAGMA data_version', floor, VERIFY, firstKey(warm));
   const b = scenario('(b) warm /verify', warm, VERIFY, firstKey(warm));
   const c = scenario('(c) warm /validate (key -> JWT)', warm, VALIDATE, firstKey(warm));
   // (g) the same warm keygate, asked over and over about a key rotated away: 401 is its answer.
   const g = scenario('(g) repeated wrong key (rotated away), /verify', warm, VERIFY, rotatedAway, { expectedStatus: 401 });
+  // (h) the same warm keygate, a key with 5 scopes and metadata, one scope required by the caller.
+  const h = scenario('(h) warm /verify, key with scopes + metadata, ?scope=tools:read', warm, `${VERIFY}?scope=tools:read`, scoped);
   const s = scenario(`warm /verify, ${SMALL_STORE.toLocaleString('en-US')} keys in store`, small, VERIFY, firstKey(small));
   const l = scenario(`warm /verify, ${BIG_STORE.toLocaleString('en-US')} keys in store`, big, VERIFY, firstKey(big));
   const p = onPostgres === undefined ? undefined : scenario('warm /verify on PostgreSQL', onPostgres, VERIFY, firstKey(onPostgres));
   // (g) warms up last, after its key's first sight, so that the warm keygate's counters tell that
   // first sight from (b)'s and (c)'s first sights, and from everything after it.
-  const turns = p === undefined ? [a, f, b, c, s, l, g] : [a, f, b, c, s, l, p, g];
+  const turns = p === undefined ? [a, f, b, h, c, s, l, g] : [a, f, b, h, c, s, l, p, g];
   progress(`warmup: ${WARMUP_S} s each`);
   let gSight: GFirstSight | undefined;
   for (const turn of turns) {
@@ -373,7 +377,8 @@ async function bench(): Promise<Run> {
     START_BOUND_MS,
   );
 
-  const [ma, mf, mb, mc, mg, ms, ml] = [a, f, b, c, g, s, l].map((turn) => summarize(turn.slices)) as [
+  const [ma, mf, mb, mh, mc, mg, ms, ml] = [a, f, b, h, c, g, s, l].map((turn) => summarize(turn.slices)) as [
+    Measurement,
     Measurement,
     Measurement,
     Measurement,
@@ -386,8 +391,9 @@ async function bench(): Promise<Run> {
   const rows: Row[] = [
     { label: a.label, result: ma, note: '' },
     { label: f.label, result: mf, note: 'the least an exact warm hit does; no cache, limits, metrics or logger' },
-    { label: b.label, result: mb, note: compares(warmCounts.hashCompares) + ' (b, c and g together)' },
-    { label: c.label, result: mc, note: compares(warmCounts.hashCompares) + ' (b, c and g together)' },
+    { label: b.label, result: mb, note: compares(warmCounts.hashCompares) + ' (b, h, c and g together)' },
+    { label: h.label, result: mh, note: 'same keygate as (b); scopes and metadata serialized in every answer' },
+    { label: c.label, result: mc, note: compares(warmCounts.hashCompares) + ' (b, h, c and g together)' },
     { label: g.label, result: mg, note: 'same keygate as (b); 401 expected' },
     ...bursts.map(firstSightRow),
     ...restarts.map(firstSightRow),
@@ -415,19 +421,25 @@ async function bench(): Promise<Run> {
   const byRound = (x: Measurement, y: Measurement) =>
     `rounds ${x.roundRps.map((rps, i) => (rps / (y.roundRps[i] ?? NaN)).toFixed(2)).join(' ')}`;
   const clean = (m: Measurement) => m.errors === 0 && Object.keys(m.otherStatuses).length === 0;
-  const allClean = [ma, mf, mb, mc, mg, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
+  const allClean = [ma, mf, mb, mh, mc, mg, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
   // The warm keygate's counters: (b) and (c) first (their warmups), then (g)'s first sight, then
   // (g)'s warmup and the measured rounds of all three, which should read no row and compare no hash.
   const { before: beforeG, after: afterG } = gSight;
   const gFirst = { compares: afterG.hashCompares - beforeG.hashCompares, reads: afterG.cacheMisses - beforeG.cacheMisses };
   const later = { compares: warmCounts.hashCompares - afterG.hashCompares, reads: warmCounts.cacheMisses - afterG.cacheMisses };
-  const measuredOfWarm = [mb, mc, mg].reduce((total, m) => total + m.ok + Object.values(m.otherStatuses).reduce((x, y) => x + y, 0), 0);
+  const measuredOfWarm = [mb, mh, mc, mg].reduce((total, m) => total + m.ok + Object.values(m.otherStatuses).reduce((x, y) => x + y, 0), 0);
   const checks: Check[] = [
     {
       name: 'warm /verify req/s ÷ bare req/s (b/a)',
       value: `${bOverA.toFixed(2)} (${byRound(mb, ma)})`,
       target: '≥ 0.75',
       pass: bOverA >= 0.75,
+    },
+    {
+      name: 'key with scopes + metadata ÷ plain key, each ÷ bare (h/a ÷ b/a)',
+      value: `${(mh.requestsPerSecond / mb.requestsPerSecond).toFixed(2)} (h/a ${(mh.requestsPerSecond / ma.requestsPerSecond).toFixed(2)}, b/a ${bOverA.toFixed(2)}; ${byRound(mh, mb)})`,
+      target: '≥ 0.95',
+      pass: mh.requestsPerSecond / mb.requestsPerSecond >= 0.95,
     },
     {
       name: 'floor req/s ÷ bare req/s (f/a; reported, no target)',

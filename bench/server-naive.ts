@@ -9,11 +9,11 @@ import { runChild, serveForBench } from './serve.js';
 
 runChild(async () => {
   const cost = Number(process.env.KEYGATE_BCRYPT_COST ?? '10');
-  const format = new KeyFormat('mcpkey_live_', FastHmac.newKey());
+  const format = new KeyFormat({ live: 'mcpkey_live_', test: 'mcpkey_test_' }, FastHmac.newKey());
   // Queue bounds far beyond the load: the naive design refuses nothing, it only waits.
   const hasher = new KeyHasher({ scheme: 'bcrypt', bcryptCost: cost, pepper: FastHmac.newKey(), concurrency: 4, maxWaiting: 100_000, maxWaitMs: 600_000 });
   const keyId = format.newKeyId();
-  const key = format.issue(keyId);
+  const key = format.issue(keyId, 'live');
   const started = performance.now();
   const storedHash = await hasher.hash(key);
   const setupMs = performance.now() - started;

@@ -67,7 +67,7 @@ export async function openVerification(config: VerifierConfig, options: Verifica
   const tagKey = await getOrCreateSetting(store.db, 'key_tag_key', () => FastHmac.newKey().toString('base64'));
   const pepper =
     config.keyPepper ?? (await getOrCreateSetting(store.db, 'key_hash_pepper', () => randomBytes(32).toString('base64url')));
-  const format = new KeyFormat(config.keyPrefix, Buffer.from(tagKey, 'base64'));
+  const format = new KeyFormat(config.keyPrefixes, Buffer.from(tagKey, 'base64'));
   const hasher = new KeyHasher({
     scheme: config.keyHash,
     bcryptCost: config.bcryptCost,

@@ -1,6 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 
 import { resolve } from 'node:path';
+import type { KeyPrefixes } from './keys/format.js';
 import type { HashScheme } from './keys/hashing.js';
 
 export type DatabaseLocation =
@@ -17,7 +18,8 @@ export interface OidcConfig {
 /** What verifying keys needs: all that the library's createKeyVerifier reads. */
 export interface VerifierConfig {
   database: DatabaseLocation;
-  keyPrefix: string;
+  /** The prefix of each environment's keys: live (KEYGATE_KEY_PREFIX) and test (KEYGATE_TEST_KEY_PREFIX). */
+  keyPrefixes: KeyPrefixes;
   /** How new keys are hashed at rest (keys hashed the other way still verify, and are rehashed). */
   keyHash: HashScheme;
   bcryptCost: number;
@@ -47,6 +49,8 @@ export interface Config extends VerifierConfig {
   maxKeysPerUser: number;
   defaultExpiresDays: number;
   maxExpiresDays: number;
+  /** The longest grace period a rotation may give the old secret, in seconds. */
+  maxGraceSeconds: number;
   /** Redis for state shared by instances (rate-limit counters); in memory when absent. */
   redisUrl: string | undefined;
   /** Requests per minute; 0 turns a limit off. */
@@ -109,15 +113,9 @@ function envReader(env: Env): EnvReader {
 /** Only the verifier's settings, so that a process embedding it is not held to the server's. */
 export function loadVerifierConfig(env: Env = process.env): VerifierConfig {
   const { read, integer } = envReader(env);
-  const keyPrefix = read('KEYGATE_KEY_PREFIX') ?? 'mcpkey_live_';
-  // Letters, digits and underscores only: the whole key stays URL- and shell-safe and a
-  // double-click selects all of it.
-  if (!/^[A-Za-z0-9_]{1,100}$/.test(keyPrefix)) {
-    throw new ConfigError('KEYGATE_KEY_PREFIX must be 1-100 letters, digits or underscores');
-  }
   return {
     database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/keygate.db'),
-    keyPrefix,
+    keyPrefixes: readKeyPrefixes(read('KEYGATE_KEY_PREFIX') ?? 'mcpkey_live_', read('KEYGATE_TEST_KEY_PREFIX') ?? 'mcpkey_test_'),
     keyHash: readHashScheme(read('KEYGATE_KEY_HASH')),
     bcryptCost: integer('KEYGATE_BCRYPT_COST', 10, 10, 15),
     keyPepper: readPepper(read('KEYGATE_KEY_PEPPER')),
@@ -127,6 +125,19 @@ export function loadVerifierConfig(env: Env = process.env): VerifierConfig {
     bcryptQueueWaitMs: integer('KEYGATE_BCRYPT_QUEUE_WAIT_MS', 30_000, 1, 600_000),
     lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
   };
+}
+
+function readKeyPrefixes(live: string, test: string): KeyPrefixes {
+  // Letters, digits and underscores only: the whole key stays URL- and shell-safe and a
+  // double-click selects all of it.
+  for (const [name, prefix] of [['KEYGATE_KEY_PREFIX', live], ['KEYGATE_TEST_KEY_PREFIX', test]]) {
+    if (!/^[A-Za-z0-9_]{1,100}$/.test(prefix!)) throw new ConfigError(`${name} must be 1-100 letters, digits or underscores`);
+  }
+  // A text must name one environment: mcpkey_ and mcpkey_test_ would both claim mcpkey_test_... keys.
+  if (live.startsWith(test) || test.startsWith(live)) {
+    throw new ConfigError(`KEYGATE_KEY_PREFIX ("${live}") and KEYGATE_TEST_KEY_PREFIX ("${test}") must differ, and neither may begin the other`);
+  }
+  return { live, test };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -150,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
     maxExpiresDays,
+    maxGraceSeconds: integer('KEYGATE_MAX_GRACE_SECONDS', 7 * 24 * 3600, 0, 365 * 24 * 3600),
     redisUrl: read('REDIS_URL'),
     rateLimits: {
       managePerUser: integer('KEYGATE_RATE_LIMIT_MANAGE_PER_USER', 120, 0, 10_000_000),

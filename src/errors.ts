@@ -11,7 +11,7 @@ export class Unauthenticated extends KeygateError {}
 
 /** The caller is authenticated but may not do this. */
 export class Forbidden extends KeygateError {
-  /** The OAuth scope the caller lacks, when that is the reason. */
+  /** The OAuth scopes the caller lacks, when that is the reason (space-separated, as a challenge names them). */
   readonly missingScope: string | undefined;
 
   constructor(message: string, options: { missingScope?: string } = {}) {
@@ -28,10 +28,10 @@ export class Conflict extends KeygateError {}
 /** A per-user quota (keys per user) is used up. */
 export class LimitReached extends KeygateError {}
 
-/** One input field breaks a rule; `field` names it as the caller sent it. */
+/** One input field breaks a rule; `field` names it as the caller sent it (a path for a nested one: ['quota', 'refill', 'interval']). */
 export class InvalidInput extends KeygateError {
   constructor(
-    readonly field: string,
+    readonly field: string | readonly (string | number)[],
     message: string,
     readonly type: string,
   ) {
@@ -42,11 +42,13 @@ export class InvalidInput extends KeygateError {
 /** The request is unusable as sent (no API key where one is needed). */
 export class BadRequest extends KeygateError {}
 
-/** The caller must slow down: try again after `retryAfterSeconds`. */
+/** The caller must slow down: try again after `retryAfterSeconds` (undefined: no retry will help until something changes). */
 export class TooManyRequests extends KeygateError {
   constructor(
     message: string,
-    readonly retryAfterSeconds: number,
+    readonly retryAfterSeconds: number | undefined,
+    /** A rate limit's RateLimit fields, for the answer's header (not a quota's). */
+    readonly limitFields?: { limit: number; remaining: number; resetSeconds: number },
   ) {
     super(message);
   }

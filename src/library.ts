@@ -1,12 +1,15 @@
 import { openVerification } from './app.js';
 import { loadVerifierConfig, loadVerifierConfigWith } from './config.js';
 import type { HashScheme } from './keys/hashing.js';
+import type { KeyRequirements } from './integrations/authenticate-request.js';
 import type { Verification } from './keys/verifier.js';
 
 /** Settings that must match keygate's server on the same database; each defaults as the server's does. */
 interface KeyVerifierSettings {
   /** The server's KEYGATE_KEY_PREFIX; default mcpkey_live_. */
   keyPrefix?: string;
+  /** The server's KEYGATE_TEST_KEY_PREFIX; default mcpkey_test_. */
+  testKeyPrefix?: string;
   /** The server's KEYGATE_KEY_HASH (keys hashed the other way are rehashed to it); default bcrypt. */
   keyHash?: HashScheme;
   /** The server's KEYGATE_BCRYPT_COST; default 10. */
@@ -40,8 +43,13 @@ export type KeyVerifierOptions = KeyVerifierSettings &
   );
 
 export interface KeygateKeyVerifier {
-  /** Verifies a presented key: exact on the very next call after a rotate or revoke anywhere. */
-  verify(presented: string): Promise<Verification>;
+  /**
+   * Verifies a presented key: exact on the very next call after any change to it anywhere.
+   * `requirements.scopes`: scopes the key must all have (else refused as insufficient_scope).
+   * A valid key with a quota uses one verification of it (`remaining` says what is left). The
+   * server's per-key rate limits are not applied here: they are the server's.
+   */
+  verify(presented: string, requirements?: KeyRequirements): Promise<Verification>;
   /** Writes pending last-use times and closes the database. */
   close(): Promise<void>;
 }
@@ -67,6 +75,7 @@ export async function createKeyVerifier(options: KeyVerifierOptions): Promise<Ke
   const settings: Record<string, string | undefined> = {
     DATABASE_URL: databaseUrl,
     KEYGATE_KEY_PREFIX: options.keyPrefix,
+    KEYGATE_TEST_KEY_PREFIX: options.testKeyPrefix,
     KEYGATE_KEY_HASH: options.keyHash,
     KEYGATE_BCRYPT_COST: options.bcryptCost?.toString(),
     KEYGATE_KEY_PEPPER: options.keyPepper,
@@ -76,5 +85,8 @@ export async function createKeyVerifier(options: KeyVerifierOptions): Promise<Ke
   const given = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
   const config = fromEnvironment === true ? loadVerifierConfigWith(given) : loadVerifierConfig(given);
   const parts = await openVerification(config, { onError: options.onError, migrate: false });
-  return { verify: (presented) => parts.verifier.verify(presented), close: () => parts.close() };
+  return {
+    verify: (presented, requirements) => parts.verifier.verify(presented, { scopes: requirements?.scopes }),
+    close: () => parts.close(),
+  };
 }

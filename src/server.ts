@@ -103,7 +103,7 @@ declare module 'fastify' {
 
 export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const { config } = keygate;
-  const redactUrl = urlRedactor([config.keyPrefix]);
+  const redactUrl = urlRedactor([config.keyPrefixes.live, config.keyPrefixes.test]);
   const app = Fastify({
     // Silent means no logger at all: Fastify then makes no child logger per request either.
     logger:
@@ -181,7 +181,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     keygate.verifier.authenticKeyId(presented),
   );
   await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
-  await app.register(verifyRoutes(keygate.verifier, keygate.exchange, rateLimits.verify));
-  await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, rateLimits.verify));
+  const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
+  await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
+  await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   return app;
 }

@@ -34,10 +34,11 @@ before(async () => {
   store = await openDatabase({ kind: 'sqlite', path: join(folder, 'keygate.db') });
   const repository = new ApiKeyRepository(store.db, new KeyChangeStamp(store.externalChanges));
   hasher = new CountingHasher(testHashSettings());
-  service = new ApiKeyService(repository, new KeyChanges(repository), new KeyFormat('mcpkey_live_', FastHmac.newKey()), hasher, {
+  service = new ApiKeyService(repository, new KeyChanges(repository), new KeyFormat({ live: 'mcpkey_live_', test: 'mcpkey_test_' }, FastHmac.newKey()), hasher, {
     maxKeysPerUser: 2,
     defaultExpiresDays: 30,
     maxExpiresDays: 365,
+    maxGraceSeconds: 3600,
   });
 });
 after(async () => {

@@ -19,6 +19,8 @@ if (SKIP) console.warn(`\n*** SKIPPING the browser test: ${SKIP} ***\n`);
 const OPERATIONS = [
   { method: 'POST', path: '/api/v1/api-keys/', summary: 'Create Api Key' },
   { method: 'GET', path: '/api/v1/api-keys/', summary: 'List Api Keys' },
+  { method: 'GET', path: '/api/v1/api-keys/{key_id}', summary: 'Get Api Key' },
+  { method: 'PATCH', path: '/api/v1/api-keys/{key_id}', summary: 'Update Api Key' },
   { method: 'DELETE', path: '/api/v1/api-keys/{key_id}', summary: 'Revoke Api Key' },
   { method: 'POST', path: '/api/v1/api-keys/{key_id}/rotate', summary: 'Rotate Api Key' },
   { method: 'POST', path: '/api/v1/api-keys/verify', summary: 'Verify Api Key' },

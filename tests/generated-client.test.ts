@@ -26,6 +26,8 @@ const DAY_MS = 86_400_000;
 const OPERATIONS = {
   create_api_key_api_v1_api_keys_post: 'createApiKeyApiV1ApiKeysPost',
   list_api_keys_api_v1_api_keys_get: 'listApiKeysApiV1ApiKeysGet',
+  get_api_key: 'getApiKey',
+  update_api_key: 'updateApiKey',
   rotate_api_key_api_v1_api_keys_key_id_rotate_post: 'rotateApiKeyApiV1ApiKeysKeyIdRotatePost',
   revoke_api_key_api_v1_api_keys_key_id_delete: 'revokeApiKeyApiV1ApiKeysKeyIdDelete',
   verify_api_key: 'verifyApiKey',

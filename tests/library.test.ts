@@ -8,6 +8,8 @@ import pg from 'pg';
 import { openKeygate, type Keygate } from '../src/app.js';
 import { loadConfig, parseDatabaseUrl } from '../src/config.js';
 import { createKeyVerifier } from '../src/index.js';
+import { migrations } from '../src/store/migrations/index.js';
+import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from '../src/store/migrations/state.js';
 import { freshDatabase, temporaryFolder, TEST_SECRET, type TestDatabase } from './support/keygate.js';
 
 // The library inside a host application: it opens only a database keygate's server made,
@@ -148,13 +150,24 @@ describe("createKeyVerifier and the host's environment", () => {
   });
 });
 
+/** Every migration this keygate applies, in order. */
+const ALL_MIGRATIONS = Object.keys(migrations).sort();
+
 /**
- * What keygate 0.1.0 left behind: its schema with its migrations recorded under Kysely's
- * default table names. Made by a current keygate, whose tables are the same, then renamed.
+ * What keygate 0.1.0 left behind: its schema (0001_initial) with its migrations recorded under
+ * Kysely's default table names. Made by a current keygate, its later migrations taken back
+ * down (the rows keep their 0001 columns), then renamed.
  */
 async function asMigratedByKeygate010(url: string): Promise<void> {
   const db = hostDb(url);
   try {
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => migrations },
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: MIGRATION_LOCK_TABLE,
+    });
+    assert.equal((await migrator.migrateTo('0001_initial')).error, undefined);
     await sql`alter table keygate_migration rename to kysely_migration`.execute(db);
     await sql`alter table keygate_migration_lock rename to kysely_migration_lock`.execute(db);
   } finally {
@@ -168,21 +181,15 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
   // The schema and its rows are what this is about: keys 0.1.0 itself issued had no tag and are
   // refused until rotated (README, Keys), so the key here is one of today's, stored in a
   // database then given 0.1.0's migration tables.
-  test('keeps its rows: the library reads them, and the server adopts it without touching kysely_migration', async () => {
+  test('keeps its rows: the library waits for the server, which adopts and migrates it without touching kysely_migration', async () => {
     const { url } = await fresh();
     const first = await openKeygate(serverConfig(url));
     const { apiKey, keyId } = await first.apiKeys.create('legacy-user', { name: 'from 0.1.0' });
     await first.close();
     await asMigratedByKeygate010(url);
 
-    const verifier = await createKeyVerifier({ databaseUrl: url });
-    try {
-      const verified = await verifier.verify(apiKey);
-      assert.ok(verified.valid);
-      assert.equal(verified.key.keyId, keyId);
-    } finally {
-      await verifier.close();
-    }
+    // Recognised as keygate's, at an older schema: the library migrates nothing, and says so.
+    await assert.rejects(createKeyVerifier({ databaseUrl: url }), /lacks migrations 0002_key_authority: start this version of keygate's server on it first/);
     const probe = hostDb(url);
     try {
       assert.ok(!(await tables(probe)).includes('keygate_migration'), 'the library changed no schema');
@@ -191,11 +198,24 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
       try {
         assert.equal((await upgraded.verifier.verify(apiKey)).valid, true);
         assert.deepEqual((await upgraded.apiKeys.list('legacy-user')).map((key) => key.keyId), [keyId]);
+        // The 0.1.0 row, migrated: live, active, no scope, no quota.
+        const details = await upgraded.apiKeys.get('legacy-user', keyId);
+        assert.equal(details.environment, 'live');
+        assert.deepEqual(details.settings, { scopes: [], metadata: {}, status: 'active', rateLimit: null, quota: null });
       } finally {
         await upgraded.close();
       }
-      assert.deepEqual(await migrationRows(probe, 'keygate_migration'), ['0001_initial']);
+      assert.deepEqual(await migrationRows(probe, 'keygate_migration'), ALL_MIGRATIONS);
       assert.deepEqual(await migrationRows(probe, 'kysely_migration'), ['0001_initial'], 'copied, not moved');
+
+      const verifier = await createKeyVerifier({ databaseUrl: url });
+      try {
+        const verified = await verifier.verify(apiKey);
+        assert.ok(verified.valid);
+        assert.equal(verified.key.keyId, keyId);
+      } finally {
+        await verifier.close();
+      }
     } finally {
       await probe.destroy();
     }
@@ -218,7 +238,7 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
     }
     const probe = hostDb(url);
     try {
-      assert.deepEqual(await migrationRows(probe, 'keygate_migration'), ['0001_initial']);
+      assert.deepEqual(await migrationRows(probe, 'keygate_migration'), ALL_MIGRATIONS);
     } finally {
       await probe.destroy();
     }
@@ -248,7 +268,7 @@ describe("keygate's server next to a host application's Kysely migrations", () =
         const { apiKey } = await keygate.apiKeys.create('next-to-host', { name: 'k' });
         await keygate.close();
         assert.deepEqual(await migrationRows(host, 'kysely_migration'), hostRows, "the host's rows, untouched");
-        assert.deepEqual(await migrationRows(host, 'keygate_migration'), ['0001_initial']);
+        assert.deepEqual(await migrationRows(host, 'keygate_migration'), ALL_MIGRATIONS);
 
         const { error } = await hostMigrator(host, '0002_customers');
         assert.equal(error, undefined, 'the host still migrates');

@@ -138,7 +138,12 @@ describe('an MCP server behind keygateMcpVerifier', () => {
     assert.equal((await whoami(client)).key_id, keyId);
 
     // No waiting: the key's expiry is moved into the past through keygate's own connection.
-    await keygate.keygate.db.updateTable('api_keys').set({ expires_at: '2000-01-01T00:00:00.000Z' }).where('key_id', '=', keyId).execute();
+    // The version moves with it, as with every change keygate itself makes to a key's settings.
+    await keygate.keygate.db
+      .updateTable('api_keys')
+      .set((eb) => ({ expires_at: '2000-01-01T00:00:00.000Z', version: eb('version', '+', 1) }))
+      .where('key_id', '=', keyId)
+      .execute();
 
     await refusedWith401(client.listTools());
   });
@@ -147,15 +152,23 @@ describe('an MCP server behind keygateMcpVerifier', () => {
 describe('keygateMcpVerifier', () => {
   const verifierAnswering = (verification: Verification) => keygateMcpVerifier({ verify: async () => verification });
 
-  test('a valid key becomes AuthInfo: key_id as client, expiry in seconds, the owner in extra', async () => {
-    const key = { userId: 'u@example.com', keyId: 'abcDEF123456', name: 'n', expiresAt: '2031-02-03T04:05:06.789Z' };
-    const info = await verifierAnswering({ valid: true, key }).verifyAccessToken('the-token');
+  test('a valid key becomes AuthInfo: key_id as client, its scopes, expiry in seconds, the owner and the rest in extra', async () => {
+    const key = {
+      userId: 'u@example.com',
+      keyId: 'abcDEF123456',
+      name: 'n',
+      expiresAt: '2031-02-03T04:05:06.789Z',
+      environment: 'test' as const,
+      scopes: ['tools:read', 'tools:call:search'],
+      metadata: { team: 'search' },
+    };
+    const info = await verifierAnswering({ valid: true, key, remaining: 7 }).verifyAccessToken('the-token');
     assert.deepEqual(info, {
       token: 'the-token',
       clientId: 'abcDEF123456',
-      scopes: [],
+      scopes: ['tools:read', 'tools:call:search'],
       expiresAt: Date.parse('2031-02-03T04:05:06.789Z') / 1000,
-      extra: { userId: 'u@example.com', keyId: 'abcDEF123456', name: 'n' },
+      extra: { userId: 'u@example.com', keyId: 'abcDEF123456', name: 'n', environment: 'test', metadata: { team: 'search' }, remaining: 7 },
     });
   });
 
@@ -174,7 +187,7 @@ describe('keygateMcpVerifier', () => {
       await assert.rejects(verifierAnswering({ valid: false, reason }).verifyAccessToken('x'), (error: unknown) => {
         assert.ok(error instanceof ServerError);
         assert.ok(!(error instanceof InvalidTokenError));
-        assert.equal(error.message, refusalError(reason).message);
+        assert.equal(error.message, refusalError({ reason }).message);
         return true;
       });
     });

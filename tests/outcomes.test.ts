@@ -31,6 +31,12 @@ const ANSWERS: Record<Refusal, Answer> = {
   malformed: INVALID_KEY,
   unknown: INVALID_KEY,
   expired: INVALID_KEY,
+  disabled: INVALID_KEY,
+  // The generic answers of the three kinds whose refusals name more (the missing scopes, the
+  // wait): what an adapter answers for a refusal that carries no error of its own.
+  insufficient_scope: { status: 403, detail: 'The key lacks a required scope', retryAfter: null, mcp: 'insufficient_scope' },
+  rate_limited: { status: 429, detail: 'Rate limit exceeded for this key', retryAfter: '60', mcp: 'too_many_requests' },
+  quota_exhausted: { status: 429, detail: "This key's usage limit is reached", retryAfter: null, mcp: 'too_many_requests' },
   overloaded: { status: 503, detail: 'Too many keys are being verified at once; retry shortly', retryAfter: '1', mcp: 'server_error' },
 };
 
@@ -157,7 +163,8 @@ describe('the MCP glue', () => {
       const response = await fetch(`${running.url}/mcp`, { method: 'POST', headers: PRESENTED });
       assert.equal(response.status, status);
       assert.equal(response.headers.get('retry-after'), retryAfter);
-      // The SDK has no 503: keygateBearerAuth's own answer to "not now" is temporarily_unavailable.
+      // The SDK has no 503 or 429: keygateBearerAuth's own answer to "not now" is
+      // temporarily_unavailable, to "slow down" too_many_requests.
       const error = status === 503 ? 'temporarily_unavailable' : mcp;
       assert.deepEqual(await response.json(), { error, error_description: detail });
     });

@@ -135,10 +135,10 @@ describe('verify and validate, per key, in memory', () => {
     assert.equal((await verify(server, first)).status, 200);
     assertRefused(await verify(server, first), 3, /at most 3 verifications per minute for this key/);
     assertRefused(await validate(server, first), 3, /for this key/);
-    // Only text keygate issued is the key's traffic: one with a mistyped checksum still is (its
-    // tag is right) and is refused for the key (forged text is not: see the next test).
+    // Only a valid verification counts against the key's budget (the verifier counts it, once
+    // the key's own limit is known): a mistyped checksum is refused as invalid, not as limited.
     const misspelt = first.slice(0, -1) + (first.endsWith('0') ? '1' : '0');
-    assertRefused(await verify(server, misspelt), 3, /for this key/);
+    assert.equal((await verify(server, misspelt)).status, 401);
 
     const other = await verify(server, second);
     assert.equal(other.status, 200);
@@ -160,15 +160,15 @@ describe('verify and validate, per key, in memory', () => {
 describe('a rotated-away key, still presented', () => {
   const server = keygateForTests({ KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '3', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0' });
 
-  test("does not spend its successor's budget: once refused it counts against its address", async () => {
+  test("does not spend its successor's budget: refusals count for no key, and once refused for good against its address", async () => {
     const userToken = await server.tokenFor(newUserId());
     const created = await call(server.baseUrl, 'POST', LIST, { token: userToken, json: { name: 'leaked' } });
     const old = created.body.api_key;
     const rotated = await call(server.baseUrl, 'POST', `${LIST}${created.body.key_id}/rotate`, { token: userToken });
-    // Whoever holds the leaked key keeps trying it. Its first try still counts for the key (it
-    // must reach the row to be found rotated away); once refused it is no key's traffic.
+    // Whoever holds the leaked key keeps trying it. A refusal is no valid verification, so none
+    // counts for the key; once refused for good, the text counts against its address.
     for (let i = 0; i < 6; i++) assert.ok([401, 429].includes((await verify(server, old)).status));
-    for (let i = 0; i < 2; i++) assert.equal((await verify(server, rotated.body.new_api_key)).status, 200, `verification ${i + 1} of 2`);
+    for (let i = 0; i < 3; i++) assert.equal((await verify(server, rotated.body.new_api_key)).status, 200, `verification ${i + 1} of 3`);
     assertRefused(await verify(server, rotated.body.new_api_key), 3, /for this key/);
   });
 });

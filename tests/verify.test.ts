@@ -24,7 +24,7 @@ import {
 } from './support/keygate.js';
 import { forgedKey, unknownKey } from './support/keys.js';
 
-const VERIFIED_FIELDS = ['expires_at', 'key_id', 'name', 'user_id', 'valid'];
+const VERIFIED_FIELDS = ['environment', 'expires_at', 'key_id', 'metadata', 'name', 'scopes', 'user_id', 'valid'];
 const INVALID = { detail: 'Invalid API key' };
 
 let userCount = 0;
@@ -457,6 +457,8 @@ describe('POST /api/v1/api-keys/validate', () => {
     assert.equal(protectedHeader.alg, 'EdDSA');
     assert.equal(payload.sub, response.body.user_id);
     assert.equal(payload.key_id, keyId);
+    assert.equal(payload.environment, 'live');
+    assert.equal(payload.scope, undefined, 'a key without scopes has no scope claim');
     assert.equal(payload.exp! - payload.iat!, 300);
 
     const published = (await call(server.baseUrl, 'GET', '/.well-known/jwks.json')).body.keys;

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { ApiKeyService, ApiKeyView, CreateKeyInput } from '../keys/api-key-service.js';
+import { InvalidInput } from '../errors.js';
+import type { ApiKeyService, ApiKeyView, CreateKeyInput, KeyDetails } from '../keys/api-key-service.js';
+import { settingsDocument } from '../keys/key-settings.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { requireBearerUser } from './authenticate.js';
@@ -14,8 +16,11 @@ import {
   ROTATED_MESSAGE,
 } from './schemas.js';
 
-// The seed's four endpoints. Paths end in a slash as in the seed; the router also accepts
-// them without it. operationIds are the seed's: generated clients name methods after them.
+// The seed's four endpoints, and GET and PATCH of one key. Paths end in a slash as in the seed;
+// the router also accepts them without it. operationIds are the seed's: generated clients name
+// methods after them. The seed's four keep its request and response shapes field for field (the
+// Go client refuses unknown fields); what keys gained is optional on the way in (create's
+// settings, rotate's grace) and shown only by the new endpoints.
 
 const keyIdParams = {
   type: 'object',
@@ -26,10 +31,14 @@ const keyIdParams = {
 const tags = ['API Keys'];
 const security = [{ [BEARER_SCHEME]: [] }];
 
-interface CreateBody {
+interface CreateBody extends Record<string, unknown> {
   name?: unknown;
   expires_days?: unknown;
+  environment?: unknown;
 }
+
+/** PATCH's body may also be sent as what it is, a JSON merge patch (RFC 7396). */
+const MERGE_PATCH = 'application/merge-patch+json';
 
 export function apiKeyRoutes(
   service: ApiKeyService,
@@ -39,6 +48,7 @@ export function apiKeyRoutes(
 ) {
   return async (app: FastifyInstance): Promise<void> => {
     app.decorateRequest('caller', null as never);
+    app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
     app.addHook('onRequest', requireBearerUser(users, exchange));
     // Per user, so after the bearer hook; still before the body is read.
     if (rateLimit !== undefined) app.addHook('onRequest', rateLimit);
@@ -65,7 +75,7 @@ export function apiKeyRoutes(
       },
       async (request, reply) => {
         const body = isEmbeddedCreateBody(request.body) ? (request.body.request as CreateBody) : request.body;
-        const input: CreateKeyInput = { name: body.name, expiresDays: body.expires_days };
+        const input: CreateKeyInput = { name: body.name, expiresDays: body.expires_days, environment: body.environment, settings: body };
         const issued = await service.create(request.caller.userId, input);
         // The key in clear: no cache, a browser's or a proxy's, may keep this answer.
         return reply
@@ -113,13 +123,59 @@ export function apiKeyRoutes(
       },
     );
 
-    app.post<{ Params: { key_id: string } }>(
+    app.get<{ Params: { key_id: string } }>(
+      '/api/v1/api-keys/:key_id',
+      {
+        schema: {
+          operationId: 'get_api_key',
+          summary: 'Get Api Key',
+          description: 'One of your keys in full: settings, quota left and next refill, a grace in progress. Never the key itself.',
+          tags,
+          security,
+          params: keyIdParams,
+          response: contractResponses({
+            200: { description: 'Successful Response', $ref: 'APIKeyDetails#' },
+            404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
+          }),
+        },
+      },
+      async (request) => detailsResponse(await service.get(request.caller.userId, request.params.key_id)),
+    );
+
+    app.patch<{ Params: { key_id: string }; Body: unknown }>(
+      '/api/v1/api-keys/:key_id',
+      {
+        schema: {
+          operationId: 'update_api_key',
+          summary: 'Update Api Key',
+          description:
+            'Changes name, expires_at, scopes, metadata, status, rate_limit or quota, as a JSON merge patch (RFC 7396; ' +
+            `Content-Type ${MERGE_PATCH} or application/json). In force at the very next verification, on every instance.`,
+          tags,
+          security,
+          params: keyIdParams,
+          // Checked by the domain after the merge, as a whole: a patch is valid when its result is.
+          body: { type: 'object' },
+          response: contractResponses({
+            200: { description: 'Successful Response', $ref: 'APIKeyDetails#' },
+            404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
+            409: { description: 'Conflict - the key changed concurrently; read it and retry', $ref: 'ErrorResponse#' },
+          }),
+        },
+        config: { documentedBody: { $ref: 'UpdateAPIKeyRequest#' } },
+      },
+      async (request) => detailsResponse(await service.update(request.caller.userId, request.params.key_id, request.body)),
+    );
+
+    app.post<{ Params: { key_id: string }; Body: { grace_seconds?: unknown } | undefined }>(
       '/api/v1/api-keys/:key_id/rotate',
       {
         schema: {
           operationId: 'rotate_api_key_api_v1_api_keys_key_id_rotate_post',
           summary: 'Rotate Api Key',
-          description: 'Issues a new key under the same key_id; the old key stops working at once.',
+          description:
+            'Issues a new key under the same key_id; the old key stops working at once, or with ' +
+            '`{"grace_seconds": N}` once N seconds have passed.',
           tags,
           security,
           params: keyIdParams,
@@ -129,9 +185,12 @@ export function apiKeyRoutes(
             409: { description: 'Conflict - a concurrent rotation or revoke of this key won; this one changed nothing', $ref: 'ErrorResponse#' },
           }),
         },
+        config: { documentedBody: { $ref: 'RotateAPIKeyRequest#' } },
       },
       async (request, reply) => {
-        const rotated = await service.rotate(request.caller.userId, request.params.key_id);
+        const body = request.body ?? {};
+        if (typeof body !== 'object' || Array.isArray(body)) throw new InvalidInput([], 'The body, when sent, must be a JSON object', 'dict_type');
+        const rotated = await service.rotate(request.caller.userId, request.params.key_id, { graceSeconds: body.grace_seconds });
         reply.header('cache-control', 'no-store'); // the new key in clear, as on create
         return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };
       },
@@ -141,4 +200,16 @@ export function apiKeyRoutes(
 
 function keyResponse(key: ApiKeyView) {
   return { key_id: key.keyId, name: key.name, created: key.created, expires_at: key.expiresAt, last_used: key.lastUsed };
+}
+
+function detailsResponse(key: KeyDetails) {
+  const { quota, ...settings } = settingsDocument(key.settings);
+  return {
+    ...keyResponse(key),
+    user_id: key.userId,
+    environment: key.environment,
+    ...settings,
+    quota: quota && { ...quota, next_refill_at: key.nextRefillAt },
+    previous_key_expires_at: key.previousKeyExpiresAt,
+  };
 }

@@ -62,8 +62,13 @@ export function answerFor(error: Error, authorization: string | undefined): Erro
   const headers: Record<string, string> = {};
   const challenge = bearerChallenge(error, authorization);
   if (challenge !== undefined) headers['WWW-Authenticate'] = challenge;
-  if (error instanceof TooManyRequests || error instanceof Unavailable) {
+  if ((error instanceof TooManyRequests || error instanceof Unavailable) && error.retryAfterSeconds !== undefined) {
     headers['Retry-After'] = String(error.retryAfterSeconds);
+  }
+  if (error instanceof TooManyRequests && error.limitFields !== undefined) {
+    headers['RateLimit-Limit'] = String(error.limitFields.limit);
+    headers['RateLimit-Remaining'] = String(error.limitFields.remaining);
+    headers['RateLimit-Reset'] = String(error.limitFields.resetSeconds);
   }
   return { status, headers, detail: error.message };
 }
@@ -98,7 +103,7 @@ export function installErrorHandling(app: FastifyInstance, redactUrl: (url: stri
   const cannotAnswer = new ThrottledWarning(app.log, 'keygate cannot answer now');
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof InvalidInput) {
-      return replyInvalid(reply, [{ loc: [...bodyLocation(request), error.field], msg: error.message, type: error.type }]);
+      return replyInvalid(reply, [{ loc: [...bodyLocation(request), ...[error.field].flat()], msg: error.message, type: error.type }]);
     }
     if (error.validation && error.validationContext === 'body' && request.body === undefined) {
       return replyInvalid(reply, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
@@ -174,7 +179,8 @@ function bearerChallenge(error: Error, authorization: string | undefined): strin
   if (error instanceof Unauthenticated) {
     return /^Bearer +\S/i.test(authorization ?? '') ? 'Bearer error="invalid_token"' : 'Bearer';
   }
-  if (error instanceof Forbidden && error.missingScope !== undefined) {
+  // Only a caller that presented a bearer token is told in a bearer challenge.
+  if (error instanceof Forbidden && error.missingScope !== undefined && /^Bearer +\S/i.test(authorization ?? '')) {
     return `Bearer error="insufficient_scope", scope="${error.missingScope}"`;
   }
   return undefined;
@@ -199,7 +205,12 @@ function translateAjvIssues(issues: AjvIssue[], context: string): ValidationIssu
         case 'required':
           return { loc: [...loc, String(params.missingProperty)], msg: 'Field required', type: 'missing' };
         case 'type':
-          return typeIssue(loc, String(params.type));
+          // A nullable field's types read "integer,null": the value was neither, say the first.
+          return typeIssue(loc, String(params.type).split(',')[0]!);
+        case 'pattern':
+          return { loc, msg: `String should match pattern '${params.pattern}'`, type: 'string_pattern_mismatch' };
+        case 'maxItems':
+          return { loc, msg: `List should have at most ${params.limit} items`, type: 'too_long' };
         case 'minimum':
           return { loc, msg: `Input should be greater than or equal to ${params.limit}`, type: 'greater_than_equal' };
         case 'maximum':
@@ -219,6 +230,7 @@ function typeIssue(loc: Location, expected: string): ValidationIssue {
     integer: ['a valid integer', 'int_type'],
     string: ['a valid string', 'string_type'],
     object: ['a valid dictionary or object', 'dict_type'],
+    array: ['a valid list', 'list_type'],
   };
   const [what, type] = names[expected] ?? [`of type ${expected}`, `${expected}_type`];
   return { loc, msg: `Input should be ${what}`, type };

@@ -1,11 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Unauthenticated } from '../errors.js';
-import type { VerifiedKey } from '../keys/verifier.js';
+import type { VerifyRequirements } from '../keys/verifier.js';
 import { andThen } from '../maybe-promise.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
-import type { RateLimitHook } from './rate-limits.js';
-import { answerRefusal, errorAnswers, verifiedKey, type SettlesKeys } from './verify-routes.js';
+import {
+  answerRefusal,
+  errorAnswers,
+  requiredScopeQuery,
+  requirementsOf,
+  verifiedKey,
+  type Admitted,
+  type SettlesKeys,
+  type VerificationLimits,
+} from './verify-routes.js';
 
 // Forward authentication, for a gateway that asks keygate about every request before passing it
 // on: nginx auth_request, Traefik forwardAuth, Caddy forward_auth. They read the decision from
@@ -21,6 +29,11 @@ const FORWARD_AUTH_PATH = '/api/v1/api-keys/forward-auth';
 /** The user id, as decodeURIComponent gives it back (see userIdField). */
 const USER_ID_HEADER = 'x-keygate-user-id';
 const KEY_ID_HEADER = 'x-keygate-key-id';
+const ENVIRONMENT_HEADER = 'x-keygate-environment';
+/** Space-separated, as the JWT's scope claim; empty for a key without scopes. */
+const SCOPES_HEADER = 'x-keygate-scopes';
+/** For a key with a quota: verifications left. */
+const REMAINING_HEADER = 'x-keygate-remaining';
 
 /**
  * A gateway's subrequest carries the client's method: nginx passes it on, Traefik and Caddy send
@@ -34,6 +47,7 @@ const NO_KEY = new Unauthenticated(NO_KEY_DETAIL);
 interface ForwardAuthQuery {
   /** `true`: also an exchanged JWT, in `Authorization: Bearer <jwt>`. */
   jwt?: 'true' | 'false';
+  scope?: string | string[];
 }
 
 /**
@@ -45,10 +59,17 @@ interface ForwardAuthQuery {
  */
 const userIdField = (userId: string): string => encodeURI(userId);
 
-export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
+export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, limits: VerificationLimits) {
+  const { hook: rateLimit, perKey } = limits;
+  const plain: VerifyRequirements = { rateLimit: perKey };
   /** The 200: the decision and the identity, in header fields; no body (gateways drop it). */
-  function admit(reply: FastifyReply, key: VerifiedKey, token?: ExchangeToken): void {
-    reply.header(USER_ID_HEADER, userIdField(key.userId)).header(KEY_ID_HEADER, key.keyId);
+  function admit(reply: FastifyReply, { key, remaining }: Admitted, token?: ExchangeToken): void {
+    reply
+      .header(USER_ID_HEADER, userIdField(key.userId))
+      .header(KEY_ID_HEADER, key.keyId)
+      .header(ENVIRONMENT_HEADER, key.environment)
+      .header(SCOPES_HEADER, key.scopes.join(' '));
+    if (remaining !== undefined) reply.header(REMAINING_HEADER, remaining);
     if (token !== undefined) reply.header('authorization', `Bearer ${token.accessToken}`);
     reply.code(200).send();
   }
@@ -58,9 +79,9 @@ export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeToken
     const presented = presentedKey(request.headers);
     if (presented === undefined) return answerRefusal(NO_KEY, request, reply);
     const withJwt = request.query.jwt === 'true';
-    return andThen(verifiedKey(verifier, presented, request, reply), (key) => {
-      if (key === undefined) return undefined;
-      return withJwt ? andThen(exchange.issue(key), (token) => admit(reply, key, token)) : admit(reply, key);
+    return andThen(verifiedKey(verifier, presented, requirementsOf(request, perKey, plain), request, reply), (admitted) => {
+      if (admitted === undefined) return undefined;
+      return withJwt ? andThen(exchange.issue(admitted.key), (token) => admit(reply, admitted, token)) : admit(reply, admitted);
     });
   }
 
@@ -75,10 +96,11 @@ export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeToken
         hide: true,
         querystring: {
           type: 'object',
-          properties: { jwt: { type: 'string', enum: ['true', 'false'] } },
+          properties: { jwt: { type: 'string', enum: ['true', 'false'] }, scope: requiredScopeQuery.properties.scope },
         },
         response: {
           401: { description: 'No key, or a key refused as on /verify (one detail for all)', $ref: 'ErrorResponse#' },
+          403: errorAnswers[403],
           429: errorAnswers[429],
           503: errorAnswers[503],
         },

@@ -3,15 +3,24 @@ import type { Config } from '../config.js';
 import { TooManyRequests } from '../errors.js';
 import { addressKey } from '../limits/address-key.js';
 import { byAddress, decide, rateLimit, type Decision, type Limit, type Whose, type Window } from '../limits/policy.js';
+import type { KeyRateLimit } from '../keys/verifier.js';
+import { andThen } from '../maybe-promise.js';
 import type { RateLimitName, RateLimitObserver } from '../metrics.js';
 import { MemoryCounters, RedisStore, type WindowStore } from '../store/rate-limit-stores.js';
 import { presentedKey } from './presented-key.js';
 
-// Requests per minute: per user on the four management endpoints; per presented key_id and per
-// client address on /verify and /validate (one budget for both routes). The limits and what they
+// Requests per minute: per user on the four management endpoints; per key and per client address
+// on /verify, /validate and forward-auth (one budget for all three). The limits and what they
 // decide are in limits/policy.ts; counters live in this process, or in Redis when REDIS_URL is
 // set, so that every instance shares them (store/rate-limit-stores.ts). This module reads the
 // request, counts, and answers.
+//
+// The per-key limit counts valid keys only, once the verifier has read the key's own limit
+// (`rate_limit`, else KEYGATE_RATE_LIMIT_VERIFY_PER_KEY): it is a stage of verification (see
+// KeyRateLimit in keys/verifier.ts), after the scopes and before a quota is used, so a PATCH of
+// the limit is in force at the very next verification and a refused one uses no quota. Text that
+// is no issued key (a forged tag, a key refused for good) counts per key too, in a budget of its
+// client address, here, before any verification work.
 //
 // Answers: 429 `{"detail": "Rate limit exceeded: ..., retry in N seconds"}` with Retry-After,
 // raised as TooManyRequests so that the one error handler writes it; and RateLimit-Limit,
@@ -20,8 +29,8 @@ import { presentedKey } from './presented-key.js';
 // `enableDraftSpec` sends (-07 on folds them into one structured `RateLimit` field). Where two
 // limits apply (per key and per address), a 429 describes the one that refused, or of two that
 // did, the one with the longer wait. The management routes send the
-// fields on every response, so that a client can pace itself; /verify and /validate only on the
-// 429: their caller is a gateway asking about its own client's key, not the one to pace, and
+// fields on every response, so that a client can pace itself; the verification routes only on
+// the 429: their caller is a gateway asking about its own client's key, not the one to pace, and
 // three more header fields on every answer cost the hot path about a tenth of its throughput.
 //
 // The hooks run at onRequest (on the management routes after the bearer hook, which names the
@@ -45,15 +54,17 @@ export type RateLimitHook = onRequestHookHandler | onRequestAsyncHookHandler;
 export interface RateLimitHooks {
   /** For the management routes, after the bearer hook has set request.caller. */
   manage: RateLimitHook | undefined;
-  /** For /verify and /validate: per presented key_id and per client address. */
+  /** For the verification routes: per client address, and per address for text that is no key. */
   verify: RateLimitHook | undefined;
+  /** For the verifier, on the verification routes: per valid key. */
+  perKey: KeyRateLimit | undefined;
 }
 
 /** The key_id of text keygate issued (KeyVerifier.authenticKeyId), undefined for anything else. */
 export type AuthenticKeyId = (presented: string) => string | undefined;
 
-/** The counter key of a request under one limit. */
-type KeyOf = (request: FastifyRequest) => string;
+/** The counter key of a request under one limit; undefined where that limit does not count it. */
+type KeyOf = (request: FastifyRequest) => string | undefined;
 
 /** The limits of one set of routes, each with how it reads its counter key off a request. */
 interface Limits {
@@ -73,29 +84,70 @@ export async function installRateLimits(
   authenticKeyId: AuthenticKeyId,
 ): Promise<RateLimitHooks> {
   const { manage, verify } = limitsOf(config, authenticKeyId);
-  if (manage.limits.length === 0 && verify.limits.length === 0) return { manage: undefined, verify: undefined };
+  const { verifyPerKey } = config.rateLimits;
+  // A key's own rate_limit applies even where the server's default is off.
   const enforce = enforcer(observer);
 
   if (config.redisUrl === undefined) {
-    return { manage: memoryHook(manage, enforce), verify: memoryHook(verify, enforce) };
+    return {
+      manage: memoryHook(manage, enforce),
+      verify: memoryHook(verify, enforce),
+      perKey: keyRateLimit(verifyPerKey, new MemoryCounters(WINDOW_MS), observer),
+    };
   }
   const store = new RedisStore(config.redisUrl, app.log, () => observer.storeFailed());
   app.addHook('onClose', () => store.close());
   await store.untilReady();
-  return { manage: redisHook(manage, store, enforce), verify: redisHook(verify, store, enforce) };
+  return {
+    manage: redisHook(manage, store, enforce),
+    verify: redisHook(verify, store, enforce),
+    perKey: keyRateLimit(verifyPerKey, store.counters('verify_key', WINDOW_MS), observer),
+  };
+}
+
+const VERIFICATION = { windowMs: WINDOW_MS, counted: 'verification', fieldsOnEveryResponse: false } as const;
+
+/**
+ * The per-key limit, as the verifier applies it to a valid key: its own max, else `defaultMax`
+ * (0: none). Limits are made once per max; keys with a limit of their own have few distinct ones.
+ */
+function keyRateLimit(defaultMax: number, counters: WindowStore, observer: RateLimitObserver): KeyRateLimit {
+  const limits = new Map<number, Limit<RateLimitName>>();
+  const limitOf = (max: number): Limit<RateLimitName> => {
+    let limit = limits.get(max);
+    if (limit === undefined) {
+      if (limits.size >= 1000) limits.clear();
+      limit = rateLimit({ name: 'verify_key', max, whose: 'key', ...VERIFICATION })!;
+      limits.set(max, limit);
+    }
+    return limit;
+  };
+  return (keyId, keyMax) => {
+    const max = keyMax ?? defaultMax;
+    if (max === 0) return undefined;
+    const limit = limitOf(max);
+    const now = clock();
+    return andThen(counters.hit(keyId, now), (window) => {
+      const decision = decide([limit], [keyId], [window], now);
+      if (decision.allowed) return undefined;
+      observer.refused(limit.name);
+      return new TooManyRequests(decision.detail, decision.retryAfterSeconds, decision.fields);
+    });
+  };
 }
 
 function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Limits; verify: Limits } {
   const { managePerUser, verifyPerKey, verifyPerIp } = config.rateLimits;
   const keyOf: Record<Whose, KeyOf> = {
     user: (request) => request.caller.userId,
-    // Only a key keygate issued counts against its key_id: text with a forged or missing tag is
-    // no key's traffic, so junk aimed at a known key_id cannot use up that key's budget. It is
-    // counted by its address instead, in a budget of its own.
+    // Only a key keygate issued counts against its key_id, and the verifier counts it (see
+    // above): text with a forged or missing tag is no key's traffic, so junk aimed at a known
+    // key_id cannot use up that key's budget. It is counted by its address instead, in a budget
+    // of its own.
     key: (request) => {
       const presented = presentedKey(request.headers);
       const keyId = presented === undefined ? undefined : authenticKeyId(presented);
-      return keyId ?? byAddress(addressKey(request.ip));
+      return keyId === undefined ? byAddress(addressKey(request.ip)) : undefined;
     },
     address: (request) => addressKey(request.ip),
   };
@@ -103,7 +155,6 @@ function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Lim
     const on = limits.filter((limit) => limit !== undefined);
     return { limits: on, keyOf: on.map((limit) => keyOf[limit.whose]) };
   };
-  const verification = { windowMs: WINDOW_MS, counted: 'verification', fieldsOnEveryResponse: false };
   return {
     manage: of(
       rateLimit({
@@ -116,8 +167,8 @@ function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Lim
       }),
     ),
     verify: of(
-      rateLimit({ name: 'verify_key', max: verifyPerKey, whose: 'key', ...verification }),
-      rateLimit({ name: 'verify_ip', max: verifyPerIp, whose: 'address', ...verification }),
+      rateLimit({ name: 'verify_key', max: verifyPerKey, whose: 'key', ...VERIFICATION }),
+      rateLimit({ name: 'verify_ip', max: verifyPerIp, whose: 'address', ...VERIFICATION }),
     ),
   };
 }
@@ -158,8 +209,8 @@ function memoryHook({ limits, keyOf }: Limits, enforce: Enforce): onRequestHookH
     // Every limit counts, whichever refuses.
     for (let i = 0; i < limits.length; i++) {
       const key = keyOf[i]!(request);
-      keys[i] = key;
-      windows[i] = counters[i]!.hit(key, now);
+      keys[i] = key ?? '';
+      windows[i] = key === undefined ? undefined : counters[i]!.hit(key, now);
     }
     done(enforce(reply, decide(limits, keys, windows, now)));
   };
@@ -172,8 +223,8 @@ function redisHook({ limits, keyOf }: Limits, store: RedisStore, enforce: Enforc
     const now = clock();
     const keys = keyOf.map((of) => of(request));
     // All are sent before any is awaited: auto-pipelined, they share one round trip.
-    const windows = await Promise.all(counters.map((counter, i) => counter.hit(keys[i]!, now)));
-    const refusal = enforce(reply, decide(limits, keys, windows, now));
+    const windows = await Promise.all(counters.map((counter, i) => (keys[i] === undefined ? undefined : counter.hit(keys[i]!, now))));
+    const refusal = enforce(reply, decide(limits, keys.map((key) => key ?? ''), windows, now));
     if (refusal !== undefined) throw refusal;
   };
 }

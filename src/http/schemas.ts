@@ -1,5 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { NAME_MAX_LENGTH, type KeyRules } from '../keys/api-key-service.js';
+import { ENVIRONMENTS } from '../keys/format.js';
+import {
+  KEY_STATUSES,
+  MAX_SCOPES,
+  METADATA_MAX_BYTES,
+  METADATA_MAX_DEPTH,
+  QUOTA_MAX,
+  RATE_LIMIT_MAX,
+  REFILL_INTERVALS,
+  SCOPE_PATTERN,
+} from '../keys/key-settings.js';
 
 // The contract's models, named as the seed's OpenAPI document names them, so that clients
 // generated from either document get the same types. Response schemas also decide what is
@@ -10,6 +21,49 @@ export const ROTATED_MESSAGE = 'API key rotated successfully. Update your client
 export const BEARER_SCHEME = 'HTTPBearer';
 
 const timestamp = { type: 'string', format: 'date-time' } as const;
+
+/**
+ * What a key may do and how much: optional on create (generated clients never send them), and
+ * what PATCH changes. From the same constants the domain checks them by (keys/key-settings.ts).
+ */
+const settingsProperties = {
+  scopes: {
+    type: 'array',
+    title: 'Scopes',
+    description: 'What the key may do, e.g. tools:read. Verification can require scopes; exact match, no wildcards.',
+    maxItems: MAX_SCOPES,
+    items: { type: 'string', pattern: SCOPE_PATTERN.source },
+    default: [],
+  },
+  metadata: {
+    type: 'object',
+    title: 'Metadata',
+    description: `Any JSON object (at most ${METADATA_MAX_BYTES} bytes serialized, ${METADATA_MAX_DEPTH} levels deep), returned by verification as given.`,
+    additionalProperties: true,
+    default: {},
+  },
+  status: {
+    type: 'string',
+    title: 'Status',
+    enum: [...KEY_STATUSES],
+    description: 'A disabled key is refused like an unknown one until enabled again; the row is kept.',
+    default: 'active',
+  },
+  rate_limit: {
+    type: ['integer', 'null'],
+    title: 'Rate Limit',
+    minimum: 1,
+    maximum: RATE_LIMIT_MAX,
+    description: "Verifications per minute for this key; null: the server's KEYGATE_RATE_LIMIT_VERIFY_PER_KEY.",
+    default: null,
+  },
+  quota: {
+    anyOf: [{ $ref: 'KeyQuota#' }, { type: 'null' }],
+    title: 'Quota',
+    description: 'A usage limit: verifications left, with an optional refill. null: unlimited. Each verification of a key with a quota writes to the database.',
+    default: null,
+  },
+} as const;
 
 export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): void {
   const schemas = [
@@ -32,6 +86,135 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
           minimum: 1,
           maximum: rules.maxExpiresDays,
           default: rules.defaultExpiresDays,
+        },
+        environment: {
+          type: 'string',
+          title: 'Environment',
+          enum: [...ENVIRONMENTS],
+          description: "test keys carry their own prefix (mcpkey_test_) and verification reports them, for an API's sandbox.",
+          default: 'live',
+        },
+        ...settingsProperties,
+      },
+    },
+    {
+      $id: 'KeyQuota',
+      title: 'KeyQuota',
+      description:
+        'Verifications left; with refill, set back to `amount` at the start of every hour, day or month (UTC). At 0 the key is refused with 429 until refilled.',
+      type: 'object',
+      required: ['remaining'],
+      properties: {
+        remaining: { type: 'integer', title: 'Remaining', minimum: 0, maximum: QUOTA_MAX },
+        refill: {
+          anyOf: [
+            {
+              type: 'object',
+              title: 'KeyQuotaRefill',
+              required: ['amount', 'interval'],
+              properties: {
+                amount: { type: 'integer', title: 'Amount', minimum: 1, maximum: QUOTA_MAX },
+                interval: { type: 'string', title: 'Interval', enum: [...REFILL_INTERVALS] },
+              },
+            },
+            { type: 'null' },
+          ],
+        },
+      },
+    },
+    {
+      $id: 'UpdateAPIKeyRequest',
+      title: 'UpdateAPIKeyRequest',
+      description:
+        'A JSON merge patch (RFC 7396) of the key: members given replace, null resets to the default (removes a quota or a metadata member), objects merge.',
+      type: 'object',
+      properties: {
+        name: { type: 'string', title: 'Name', description: `1 to ${NAME_MAX_LENGTH} characters after trimming.` },
+        expires_at: {
+          ...timestamp,
+          title: 'Expires At',
+          description: `Shorten or extend: in the future, at most ${rules.maxExpiresDays} days from now.`,
+        },
+        ...settingsProperties,
+      },
+    },
+    {
+      $id: 'RotateAPIKeyRequest',
+      title: 'RotateAPIKeyRequest',
+      description: 'Optional. Without it (or with 0) the old key stops working at once, as the seed says.',
+      type: 'object',
+      properties: {
+        grace_seconds: {
+          type: 'integer',
+          title: 'Grace Seconds',
+          minimum: 0,
+          maximum: rules.maxGraceSeconds,
+          default: 0,
+          description: 'How long the old key keeps working beside the new one. A second rotation ends an earlier grace at once.',
+        },
+      },
+    },
+    {
+      $id: 'APIKeyDetails',
+      title: 'APIKeyDetails',
+      description: 'One API key in full, without its secret.',
+      type: 'object',
+      required: [
+        'key_id',
+        'user_id',
+        'name',
+        'environment',
+        'status',
+        'scopes',
+        'metadata',
+        'rate_limit',
+        'quota',
+        'created',
+        'expires_at',
+        'last_used',
+        'previous_key_expires_at',
+      ],
+      properties: {
+        key_id: { type: 'string', title: 'Key Id' },
+        user_id: { type: 'string', title: 'User Id' },
+        name: { type: 'string', title: 'Name' },
+        environment: { type: 'string', title: 'Environment', enum: [...ENVIRONMENTS] },
+        status: { type: 'string', title: 'Status', enum: [...KEY_STATUSES] },
+        scopes: { type: 'array', title: 'Scopes', items: { type: 'string' } },
+        metadata: { type: 'object', title: 'Metadata', additionalProperties: true },
+        rate_limit: { type: ['integer', 'null'], title: 'Rate Limit' },
+        quota: {
+          anyOf: [
+            {
+              type: 'object',
+              title: 'KeyQuotaState',
+              required: ['remaining', 'refill', 'next_refill_at'],
+              properties: {
+                remaining: { type: 'integer', title: 'Remaining' },
+                refill: {
+                  anyOf: [
+                    {
+                      type: 'object',
+                      required: ['amount', 'interval'],
+                      properties: { amount: { type: 'integer' }, interval: { type: 'string', enum: [...REFILL_INTERVALS] } },
+                    },
+                    { type: 'null' },
+                  ],
+                },
+                next_refill_at: { type: ['string', 'null'], format: 'date-time', title: 'Next Refill At' },
+              },
+            },
+            { type: 'null' },
+          ],
+        },
+        created: { ...timestamp, title: 'Created' },
+        expires_at: { ...timestamp, title: 'Expires At' },
+        last_used: { type: ['string', 'null'], format: 'date-time', title: 'Last Used' },
+        previous_key_expires_at: {
+          type: ['string', 'null'],
+          format: 'date-time',
+          title: 'Previous Key Expires At',
+          description: 'During a grace rotation, when the previous key stops working; else null.',
         },
       },
     },

@@ -1,12 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Unavailable, type KeygateError } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
+import { SCOPE_PATTERN } from '../keys/key-settings.js';
 import { refusalError } from '../keys/outcomes.js';
-import type { KeyVerifier, VerifiedKey } from '../keys/verifier.js';
+import type { KeyRateLimit, KeyVerifier, VerifiedKey, VerifyRequirements } from '../keys/verifier.js';
 import { answerFor } from './errors.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
 import type { RateLimitHook } from './rate-limits.js';
+
+/** The rate limits of the verification routes: the hook before verification, the per-key stage within it. */
+export interface VerificationLimits {
+  hook: RateLimitHook | undefined;
+  perKey: KeyRateLimit | undefined;
+}
 import { BEARER_SCHEME } from './schemas.js';
 
 // Verification over HTTP, for gateways and backends that ask keygate about each request.
@@ -20,13 +27,37 @@ const verifiedProperties = {
   key_id: { type: 'string' },
   name: { type: 'string' },
   expires_at: { type: 'string', format: 'date-time' },
+  environment: { type: 'string', enum: ['live', 'test'], description: 'test keys are for a sandbox: an API may treat them so' },
+  scopes: { type: 'array', items: { type: 'string' }, description: "The key's scopes" },
+  metadata: { type: 'object', additionalProperties: true, description: "The key's metadata, as its owner set it" },
+  remaining: { type: 'integer', description: 'For a key with a quota only: verifications left after this one' },
 } as const;
-const verifiedRequired = ['valid', 'user_id', 'key_id', 'name', 'expires_at'];
+const verifiedRequired = ['valid', 'user_id', 'key_id', 'name', 'expires_at', 'environment', 'scopes', 'metadata'];
+
+/** Where a caller names the scopes a key must have: `?scope=a&scope=b`, or this header (space- or comma-separated). */
+export const REQUIRED_SCOPE_HEADER = 'x-keygate-scope';
+
+export const requiredScopeQuery = {
+  type: 'object',
+  properties: {
+    scope: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+      description: `A scope the key must have (repeat for several; or the ${REQUIRED_SCOPE_HEADER} header). A key lacking one gets 403 insufficient_scope.`,
+    },
+  },
+} as const;
 
 export const errorAnswers = {
-  400: { description: 'No API key in the request', $ref: 'ErrorResponse#' },
-  401: { description: 'The key is malformed, forged, unknown, expired, revoked or rotated away (one detail for all)', $ref: 'ErrorResponse#' },
-  429: { description: 'Rate limit exceeded, per key or per client address (with Retry-After)', $ref: 'ErrorResponse#' },
+  400: { description: 'No API key in the request, or a required scope that no key can have', $ref: 'ErrorResponse#' },
+  401: {
+    description: 'The key is malformed, forged, unknown, expired, disabled, revoked or rotated away (one detail for all)',
+    $ref: 'ErrorResponse#',
+  },
+  403: { description: 'insufficient_scope: the key lacks a required scope; the detail names them', $ref: 'ErrorResponse#' },
+  429: {
+    description: "Rate limit exceeded, per key or per client address (with Retry-After); or the key's usage limit (quota) is reached",
+    $ref: 'ErrorResponse#',
+  },
   503: { description: 'Too many keys waiting for their hash compare, or the database does not answer (with Retry-After)', $ref: 'ErrorResponse#' },
 };
 
@@ -34,6 +65,28 @@ export const apiKeySecurity: Record<string, string[]>[] = [{ ApiKeyHeader: [] },
 
 /** What the verification routes ask of the verifier: an answer without a promise where none is needed. */
 export type SettlesKeys = Pick<KeyVerifier, 'verifyNow'>;
+
+/** What a valid key's answer says beyond the key: a quota's remaining. */
+export interface Admitted {
+  key: VerifiedKey;
+  remaining: number | undefined;
+}
+
+/**
+ * What the request asks of the key beyond being valid: the scopes it names (query or header)
+ * and the per-key rate limit. Shared, so that the common request (no scope) allocates nothing.
+ */
+export function requirementsOf(request: FastifyRequest, rateLimit: KeyRateLimit | undefined, shared: VerifyRequirements): VerifyRequirements {
+  const query = (request.query as { scope?: string | string[] } | undefined)?.scope;
+  const header = request.headers[REQUIRED_SCOPE_HEADER];
+  if (query === undefined && header === undefined) return shared;
+  const scopes = [query ?? [], header ?? []].flat().flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== '');
+  // A scope no key can hold is the caller's mistake, told as such; and only scopes of this
+  // pattern ever reach an answer's WWW-Authenticate field.
+  const unusable = scopes.find((scope) => !SCOPE_PATTERN.test(scope));
+  if (unusable !== undefined) throw new BadRequest(`A required scope must be 1 to 100 of A-Z a-z 0-9 : . _ -; got ${JSON.stringify(unusable).slice(0, 120)}`);
+  return { scopes, rateLimit };
+}
 
 /**
  * `presented`, verified; or undefined once its refusal has been answered, as outcomes.ts says.
@@ -46,12 +99,13 @@ export type SettlesKeys = Pick<KeyVerifier, 'verifyNow'>;
 export function verifiedKey(
   verifier: SettlesKeys,
   presented: string,
+  requirements: VerifyRequirements,
   request: FastifyRequest,
   reply: FastifyReply,
-): MaybePromise<VerifiedKey | undefined> {
-  return andThen(verifier.verifyNow(presented), (verification) => {
-    if (verification.valid) return verification.key;
-    const refusal = refusalError(verification.reason);
+): MaybePromise<Admitted | undefined> {
+  return andThen(verifier.verifyNow(presented, requirements), (verification) => {
+    if (verification.valid) return { key: verification.key, remaining: verification.remaining };
+    const refusal = refusalError(verification);
     if (refusal instanceof Unavailable) throw refusal;
     answerRefusal(refusal, request, reply);
     return undefined;
@@ -64,24 +118,30 @@ export function answerRefusal(refusal: KeygateError, request: FastifyRequest, re
   reply.code(status).headers(headers).send({ detail });
 }
 
-export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
+export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, limits: VerificationLimits) {
+  const { hook: rateLimit, perKey } = limits;
+  const plain: VerifyRequirements = { rateLimit: perKey };
   /** The key a request presents, verified; or undefined once a refusal has been answered. */
-  function presentedAndVerified(request: FastifyRequest, reply: FastifyReply): MaybePromise<VerifiedKey | undefined> {
+  function presentedAndVerified(request: FastifyRequest, reply: FastifyReply): MaybePromise<Admitted | undefined> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
-    return verifiedKey(verifier, presented, request, reply);
+    return verifiedKey(verifier, presented, requirementsOf(request, perKey, plain), request, reply);
   }
 
   /**
    * The 200 of /verify, and with the token that of /validate: one literal, no spread (hot path).
    * Each schema serializes only its own fields (/verify's has no username and no token).
    */
-  const answer = (key: VerifiedKey, token?: ExchangeToken) => ({
+  const answer = ({ key, remaining }: Admitted, token?: ExchangeToken) => ({
     valid: true,
     user_id: key.userId,
     key_id: key.keyId,
     name: key.name,
     expires_at: key.expiresAt,
+    environment: key.environment,
+    scopes: key.scopes,
+    metadata: key.metadata,
+    remaining,
     username: key.userId,
     access_token: token?.accessToken,
     token_type: token && 'bearer',
@@ -99,13 +159,14 @@ export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, ra
           description: 'Checks the presented API key and names its owner. Exact on the very next request after a rotate or revoke.',
           tags: ['Verification'],
           security: apiKeySecurity,
+          querystring: requiredScopeQuery,
           response: {
             200: { description: 'The key is valid', type: 'object', required: verifiedRequired, properties: verifiedProperties },
             ...errorAnswers,
           },
         },
       },
-      (request, reply) => andThen(presentedAndVerified(request, reply), (key) => key && answer(key)),
+      (request, reply) => andThen(presentedAndVerified(request, reply), (admitted) => admitted && answer(admitted)),
     );
 
     app.post(
@@ -119,9 +180,10 @@ export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, ra
             'Checks the presented API key and exchanges it for a short-lived JWT signed by keygate (EdDSA; keys at /.well-known/jwks.json).',
           tags: ['Verification'],
           security: apiKeySecurity,
+          querystring: requiredScopeQuery,
           response: {
             200: {
-              description: 'The key is valid; access_token carries sub (the user) and key_id',
+              description: "The key is valid; access_token carries sub (the user), key_id, environment and the key's scope (space-separated)",
               type: 'object',
               required: [...verifiedRequired, 'username', 'access_token', 'token_type', 'expires_in'],
               properties: {
@@ -141,7 +203,10 @@ export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, ra
         },
       },
       (request, reply) =>
-        andThen(presentedAndVerified(request, reply), (key) => key && andThen(exchange.issue(key), (token) => answer(key, token))),
+        andThen(
+          presentedAndVerified(request, reply),
+          (admitted) => admitted && andThen(exchange.issue(admitted.key), (token) => answer(admitted, token)),
+        ),
     );
 
     app.get(

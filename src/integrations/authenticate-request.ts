@@ -5,9 +5,15 @@ import { NO_KEY_DETAIL, presentedKey } from '../http/presented-key.js';
 import { refusalError } from '../keys/outcomes.js';
 import type { Verification, VerifiedKey } from '../keys/verifier.js';
 
+/** What a caller may require of a key beyond being valid. */
+export interface KeyRequirements {
+  /** Scopes the key must all have: one missing is 403 insufficient_scope. */
+  scopes?: readonly string[] | undefined;
+}
+
 /** Anything that verifies keys: the server's verifier or the library's createKeyVerifier(). */
 export interface VerifiesKeys {
-  verify(presented: string): Promise<Verification>;
+  verify(presented: string, requirements?: KeyRequirements): Promise<Verification>;
 }
 
 /** A presented key, checked: the verifier's answer, or Unavailable when the database does not answer. */
@@ -18,9 +24,9 @@ export type CheckedKey = Verification | Unavailable;
  * answer: for an adapter that is a refusal to retry later (503), like an overloaded verifier,
  * not a failure of its own. Other rejections stay so.
  */
-export async function checkPresentedKey(verifier: VerifiesKeys, presented: string): Promise<CheckedKey> {
+export async function checkPresentedKey(verifier: VerifiesKeys, presented: string, requirements?: KeyRequirements): Promise<CheckedKey> {
   try {
-    return await verifier.verify(presented);
+    return await verifier.verify(presented, requirements);
   } catch (error) {
     if (error instanceof Unavailable) return error;
     throw error;
@@ -41,5 +47,5 @@ export async function authenticateRequest(
   if (presented === undefined) return refused(new Unauthenticated(NO_KEY_DETAIL));
   const checked = await checkPresentedKey(verifier, presented);
   if (checked instanceof Unavailable) return refused(checked);
-  return checked.valid ? { key: checked.key } : refused(refusalError(checked.reason));
+  return checked.valid ? { key: checked.key } : refused(refusalError(checked));
 }

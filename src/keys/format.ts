@@ -13,6 +13,8 @@ import { FastHmac } from './fast-hmac.js';
 // - checksum: CRC32 of everything before it, so a scanner or a person can tell a mistyped or
 //   truncated key without any secret.
 // Letters, digits and underscores only: URL- and shell-safe, selected whole by a double-click.
+// Each environment has its own prefix (mcpkey_live_, mcpkey_test_), and the tag covers it: a
+// live key cannot be relabelled a test key, or the other way round, without the tag key.
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const KEY_ID_LENGTH = 12;
@@ -50,15 +52,33 @@ function checksumOf(text: string): string {
   return encodeBase62(crc32(text), CHECKSUM_LENGTH);
 }
 
+export const ENVIRONMENTS = ['live', 'test'] as const;
+/** live keys for production; test keys for a sandbox, which verification reports so an API can tell. */
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+export type KeyPrefixes = Readonly<Record<Environment, string>>;
+
 export class KeyFormat {
   private readonly tagger: FastHmac;
+  private readonly lengths: ReadonlySet<number>;
 
-  /** `tagKey`: the server's tag key (FastHmac.newKey()), the same in every process on one database. */
+  /**
+   * `prefixes`: one per environment, neither a prefix of the other (config.ts checks), so that
+   * a text names one environment. `tagKey`: the server's tag key (FastHmac.newKey()), the same
+   * in every process on one database.
+   */
   constructor(
-    readonly prefix: string,
+    readonly prefixes: KeyPrefixes,
     tagKey: Buffer,
   ) {
     this.tagger = new FastHmac(tagKey);
+    this.lengths = new Set(ENVIRONMENTS.map((environment) => prefixes[environment].length + BODY_LENGTH));
+  }
+
+  /** The environment whose prefix `text` starts with, or undefined. No I/O. */
+  environmentOf(text: string): Environment | undefined {
+    if (text.startsWith(this.prefixes.live)) return 'live';
+    return text.startsWith(this.prefixes.test) ? 'test' : undefined;
   }
 
   newKeyId(): string {
@@ -70,16 +90,16 @@ export class KeyFormat {
     return KEY_ID.test(text);
   }
 
-  /** A fresh key for `keyId`, with new random characters. */
-  issue(keyId: string): string {
-    const untagged = `${this.prefix}${keyId}_${randomBase62(RANDOM_LENGTH)}`;
+  /** A fresh key for `keyId` in `environment`, with new random characters. */
+  issue(keyId: string, environment: Environment): string {
+    const untagged = `${this.prefixes[environment]}${keyId}_${randomBase62(RANDOM_LENGTH)}`;
     const tagged = untagged + this.tagOf(untagged);
     return tagged + checksumOf(tagged);
   }
 
   /** Whether `text` is as long as a key: a cheap first sieve, before anything else is done with it. */
   hasKeyLength(text: string): boolean {
-    return text.length === this.prefix.length + BODY_LENGTH;
+    return this.lengths.has(text.length);
   }
 
   /**
@@ -88,10 +108,13 @@ export class KeyFormat {
    * by, per key: text that fails here is no key's traffic. No I/O.
    */
   authenticKeyId(presented: string): string | undefined {
-    if (!this.hasKeyLength(presented) || !presented.startsWith(this.prefix)) return undefined;
-    const keyId = presented.slice(this.prefix.length, this.prefix.length + KEY_ID_LENGTH);
-    if (!this.isKeyId(keyId) || presented[this.prefix.length + KEY_ID_LENGTH] !== '_') return undefined;
-    const taggedEnd = this.prefix.length + TAGGED_LENGTH;
+    const environment = this.environmentOf(presented);
+    if (environment === undefined) return undefined;
+    const prefixLength = this.prefixes[environment].length;
+    if (presented.length !== prefixLength + BODY_LENGTH) return undefined;
+    const keyId = presented.slice(prefixLength, prefixLength + KEY_ID_LENGTH);
+    if (!this.isKeyId(keyId) || presented[prefixLength + KEY_ID_LENGTH] !== '_') return undefined;
+    const taggedEnd = prefixLength + TAGGED_LENGTH;
     const expected = this.tagOf(presented.slice(0, taggedEnd));
     // Constant time: an early exit would let timing tell how much of a forged tag is right.
     let difference = 0;

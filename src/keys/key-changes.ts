@@ -11,10 +11,15 @@ import type { ApiKeyRepository, KeyWrites } from '../store/api-keys-repository.j
 //   returns, so no warm entry or remembered refusal concerns it; noting it would only make every
 //   warm key of this process read its row again.
 // - rotated, revoked: noted. The old secret must fail on the very next verification.
+// - updated (name, expiry, scopes, metadata, status, rate limit, quota settings): noted. A
+//   disabled key or a removed scope must be refused on the very next verification.
 // - rehashed (the verifier moving a key to the configured hash scheme): not noted. The same
 //   secret still verifies, so no answer changes, and the verifier gives the one warm entry of
 //   that secret the new hash itself; noting it would make every warm key of this process read
 //   its row again, once per rehashed key, for nothing.
+// Not a quota's use (ApiKeyRepository.consumeQuota): one conditional UPDATE per verification of
+// a key with a quota, which itself decides whether a verification is left; noting it would make
+// every warm key of this process read its row again, at every verification of a quota key.
 // Not last_used_at: written behind in batches (LastUseRecorder) and read by no verification, so
 // it can change no answer, and noting each batch would make every warm key read its row again.
 
@@ -22,6 +27,7 @@ import type { ApiKeyRepository, KeyWrites } from '../store/api-keys-repository.j
 const NOTED = {
   created: false,
   rotated: true,
+  updated: true,
   rehashed: false,
   revoked: true,
 } as const satisfies Record<string, boolean>;

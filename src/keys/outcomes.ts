@@ -1,4 +1,4 @@
-import { Unauthenticated, type KeygateError } from '../errors.js';
+import { Forbidden, TooManyRequests, Unauthenticated, type KeygateError } from '../errors.js';
 import { overloaded } from './bounded-queue.js';
 
 // The outcomes of a verification, and what each refusal means for a caller: the one table that
@@ -8,7 +8,7 @@ import { overloaded } from './bounded-queue.js';
 // every adapter, and fails for a row whose answers it was not told.
 
 /** The OAuth error code (RFC 6750 section 3.1) an MCP server raises for a refusal; mcp.ts holds the SDK's class for each. */
-export type McpError = 'invalid_token' | 'server_error';
+export type McpError = 'invalid_token' | 'insufficient_scope' | 'too_many_requests' | 'server_error';
 
 interface RefusalMeaning {
   /**
@@ -19,6 +19,12 @@ interface RefusalMeaning {
    * making an object for it (see src/http/verify-routes.ts).
    */
   error: KeygateError;
+  /**
+   * Whether a refusal of this kind carries an error of its own, naming what only it knows (the
+   * missing scopes, the wait): then `error` is the kind's class and generic detail, which every
+   * adapter reads the same way.
+   */
+  specific?: true;
   /** What the MCP verifier raises (the SDK's requireBearerAuth has no 503: see mcp.ts). */
   mcp: McpError;
 }
@@ -27,7 +33,11 @@ interface RefusalMeaning {
 const invalidKey: RefusalMeaning = { error: new Unauthenticated('Invalid API key'), mcp: 'invalid_token' };
 
 /**
- * Why a key was refused: the first three are told apart only in metrics, never to the caller.
+ * Why a key was refused: the first four are told apart only in metrics, never to the caller (a
+ * disabled key reads like an unknown one, so its holder learns nothing from trying it).
+ * `insufficient_scope`: a valid key without a scope the caller requires (403, naming them).
+ * `rate_limited`: more verifications of this key this minute than its limit (429, Retry-After).
+ * `quota_exhausted`: the key's usage limit is used up until its next refill (429).
  * `overloaded`: too many hash compares are waiting; the caller may retry (the hash queue's own
  * refusal, as create and rotate report it too).
  */
@@ -35,6 +45,10 @@ const REFUSAL_MEANINGS = {
   malformed: invalidKey,
   unknown: invalidKey,
   expired: invalidKey,
+  disabled: invalidKey,
+  insufficient_scope: { error: new Forbidden('The key lacks a required scope'), specific: true, mcp: 'insufficient_scope' },
+  rate_limited: { error: new TooManyRequests('Rate limit exceeded for this key', 60), specific: true, mcp: 'too_many_requests' },
+  quota_exhausted: { error: new TooManyRequests("This key's usage limit is reached", undefined), specific: true, mcp: 'too_many_requests' },
   overloaded: { error: overloaded(), mcp: 'server_error' },
 } as const satisfies Record<string, RefusalMeaning>;
 
@@ -46,12 +60,18 @@ export const REFUSALS = Object.keys(REFUSAL_MEANINGS) as Refusal[];
 export const VERIFICATION_RESULTS = ['valid', ...REFUSALS] as const;
 export type VerificationResult = (typeof VERIFICATION_RESULTS)[number];
 
+/** A refused verification: why, and for a specific kind (see RefusalMeaning) its own error. */
+export interface RefusedKey {
+  reason: Refusal;
+  error?: KeygateError;
+}
+
 /** What `reason` means for a caller. */
 export function refusalMeaning(reason: Refusal): RefusalMeaning {
   return REFUSAL_MEANINGS[reason];
 }
 
 /** The domain error for a refusal, as every adapter (HTTP route, Fastify, Express, MCP) reports it. */
-export function refusalError(reason: Refusal): KeygateError {
-  return REFUSAL_MEANINGS[reason].error;
+export function refusalError(refusal: RefusedKey): KeygateError {
+  return refusal.error ?? REFUSAL_MEANINGS[refusal.reason].error;
 }

@@ -1,13 +1,17 @@
 import { LRUCache } from 'lru-cache';
+import { Forbidden, TooManyRequests } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
 import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
 import { QueueFull } from './bounded-queue.js';
 import { FastHmac } from './fast-hmac.js';
-import type { KeyFormat } from './format.js';
+import type { Environment, KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { KeyChanges } from './key-changes.js';
 import type { LastUseRecorder } from './last-use.js';
-import type { Refusal, VerificationResult } from './outcomes.js';
+import { environmentOfRow, quotaOfRow, settingsOfRow } from './key-record.js';
+import { missingScopes, type KeyStatus } from './key-settings.js';
+import type { RefusedKey, Refusal, VerificationResult } from './outcomes.js';
+import { dueRefill, quotaAsOf, type QuotaState } from './quota.js';
 
 // The outcomes, and what each means for a caller, are outcomes.ts's table; named here too, where
 // the library's types and the metrics have always found them.
@@ -15,30 +19,53 @@ export { refusalError, VERIFICATION_RESULTS, type Refusal, type VerificationResu
 
 // The hot path: every request a client makes with its key comes through verify() or verifyNow().
 // In order:
-// 1. a warm entry for this exact text whose row provably has not changed since: valid, no I/O
+// 1. a warm entry for this exact text whose row provably has not changed since: no I/O
 //    (only text of a key's length is looked up; an entry is only ever made for an issued key);
 // 2. a remembered refusal of this exact text: refused, no I/O. Exact, since a text keygate
 //    issued that once failed never becomes valid: its key was revoked (key_ids are never reused)
-//    or rotated to new random characters;
+//    or rotated to new random characters (and a grace, once over, never comes back);
 // 3. checksum and authenticity tag, no I/O: text keygate did not issue ends here, alike for
 //    known and unknown key_ids, so nothing but keygate's own keys ever reaches steps 4 and 5;
-// 4. the row by primary key; a warm entry that matched this very hash: valid, no hash work;
-// 5. one hash compare (for bcrypt shared by concurrent requests with the same text, and waiting
+// 4. the row by primary key; a warm entry that matched this very hash: no hash work;
+// 5. one hash compare against the current secret's hash, and during a grace rotation the
+//    previous one's (for bcrypt shared by concurrent requests with the same text, and waiting
 //    in a bounded queue), remembered either way. A key hashed otherwise than the setting asks
 //    is rehashed once it matched.
+// Then what the key may do, from the entry (so, as fresh as step 1 or 4 proved it): status,
+// expiry (and the end of a grace), the scopes the caller requires, the per-key rate limit the
+// caller applies, and last a quota's use, the one write (only keys with a quota pay it), so that
+// a refused verification never uses up a quota.
 // Warm entries and refusals are keyed by an HMAC under a key that lives only in this process:
 // the cache holds no key, and nothing in it is useful outside this process.
-// Steps 1 to 3 need no promise: a warm key is settled synchronously (verifyNow), which the
-// HTTP route turns into its answer in the same tick.
+// Steps 1 to 3 need no promise: a warm key without a quota is settled synchronously
+// (verifyNow), which the HTTP route turns into its answer in the same tick.
 
 export interface VerifiedKey {
   userId: string;
   keyId: string;
   name: string;
   expiresAt: string;
+  environment: Environment;
+  scopes: readonly string[];
+  metadata: Readonly<Record<string, unknown>>;
 }
 
-export type Verification = { valid: true; key: VerifiedKey } | { valid: false; reason: Refusal };
+/** A valid key; `remaining`: for a key with a quota, the verifications left after this one. */
+export type Verification = { valid: true; key: VerifiedKey; remaining?: number } | ({ valid: false } & RefusedKey);
+
+/**
+ * Counts a verification of a valid key against its per-key limit (`max`: the key's own, or the
+ * caller's default when null), and says when that refuses it. The server's rate limits are one
+ * (src/http/rate-limits.ts); synchronous where the counters are in memory.
+ */
+export type KeyRateLimit = (keyId: string, max: number | null) => MaybePromise<TooManyRequests | undefined>;
+
+/** What the caller asks beyond a valid key. */
+export interface VerifyRequirements {
+  /** Scopes the key must all have; a key lacking one is refused as insufficient_scope. */
+  scopes?: readonly string[];
+  rateLimit?: KeyRateLimit;
+}
 
 /** What the verifier reports; the server counts it for /metrics, the library may ignore it. */
 export interface VerifierObserver {
@@ -48,15 +75,25 @@ export interface VerifierObserver {
 }
 
 interface WarmEntry {
-  /** The same object for as long as the row is unchanged: what exchanged tokens are cached by. */
+  /** The same object for as long as the row's version is unchanged: what exchanged tokens are cached by. */
   key: VerifiedKey;
+  /** The hash this text matched: the key's current one, or during a grace the previous one. */
   keyHash: string;
+  /** The row's version the entry was made from. */
+  version: number;
+  status: KeyStatus;
   expiresAtMs: number;
+  /** When this text stops working before the key does: the end of a grace; Infinity for the current secret. */
+  secretEndsAtMs: number;
+  rateLimit: number | null;
+  /** The quota's settings, and the refill period last seen (a use moves it on). */
+  quota: QuotaState | null;
   /** The change stamp read before the row was: while it still reads the same, the row is as it was. */
   stamp: number | undefined;
 }
 
 const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, hashCompared() {} };
+const NO_REQUIREMENTS: VerifyRequirements = {};
 
 export class KeyVerifier {
   private readonly cacheKeys = new FastHmac();
@@ -82,14 +119,14 @@ export class KeyVerifier {
     this.refused = new LRUCache({ max: cacheSize });
   }
 
-  async verify(presented: string): Promise<Verification> {
-    return this.verifyNow(presented);
+  async verify(presented: string, requirements: VerifyRequirements = NO_REQUIREMENTS): Promise<Verification> {
+    return this.verifyNow(presented, requirements);
   }
 
   /** verify() without a promise where none is needed: a warm, remembered or forged key is settled at once. */
-  verifyNow(presented: string): MaybePromise<Verification> {
+  verifyNow(presented: string, requirements: VerifyRequirements = NO_REQUIREMENTS): MaybePromise<Verification> {
     const started = performance.now();
-    return andThen(this.check(presented), (verification) => this.observed(verification, started));
+    return andThen(this.check(presented, requirements), (verification) => this.observed(verification, started));
   }
 
   /**
@@ -111,7 +148,7 @@ export class KeyVerifier {
     return verification;
   }
 
-  private check(presented: string): MaybePromise<Verification> {
+  private check(presented: string, requirements: VerifyRequirements): MaybePromise<Verification> {
     if (!this.format.hasKeyLength(presented)) return refuse('malformed');
     const cacheKey = this.cacheKeys.tag(presented);
     const entry = this.warm.get(cacheKey);
@@ -119,42 +156,94 @@ export class KeyVerifier {
     // it again, only to prove that no key has changed since.
     if (entry !== undefined && entry.stamp !== undefined && entry.stamp === this.repository.changes.current()) {
       this.observer.warmCache(true);
-      return this.accept(entry);
+      return this.accept(cacheKey, entry, requirements);
     }
     if (this.refused.has(cacheKey)) return refuse('unknown');
     const keyId = this.format.keyIdOf(presented);
     if (keyId === undefined) return refuse('malformed');
-    return this.checkRow(presented, keyId, cacheKey, entry).catch(overloadedOrThrow);
+    return this.checkRow(presented, keyId, cacheKey, entry)
+      .then((warmed) => (warmed === undefined ? refuse('unknown') : this.accept(cacheKey, warmed, requirements)))
+      .catch(overloadedOrThrow);
   }
 
-  private async checkRow(presented: string, keyId: string, cacheKey: string, entry: WarmEntry | undefined): Promise<Verification> {
+  /** The entry of `presented` as its row now is, or undefined once it is refused for good. */
+  private async checkRow(presented: string, keyId: string, cacheKey: string, entry: WarmEntry | undefined): Promise<WarmEntry | undefined> {
     // Read before the row: if it still reads the same later, the row is still as read here.
     const stamp = this.repository.changes.current();
     const row = await this.repository.findForVerification(keyId);
     // An entry made while the row was read (by a concurrent request with the same text) counts too.
     entry = this.warm.peek(cacheKey) ?? entry;
-    // A hit: the warm entry settles it, whether or not the row had to be read to be sure.
-    const warmHit = row !== undefined && entry?.keyHash === row.key_hash;
-    this.observer.warmCache(warmHit);
-    if (row === undefined || !(warmHit || (await this.compare(cacheKey, presented, row.key_hash)))) {
-      this.warm.delete(cacheKey);
-      this.refused.set(cacheKey, true);
-      return refuse('unknown');
+    const matched = row === undefined ? undefined : await this.matchedHash(cacheKey, presented, row, entry);
+    if (row === undefined || matched === undefined || row.environment !== this.format.environmentOf(presented)) {
+      this.refuseForGood(cacheKey);
+      return undefined;
     }
     // The only place entries are made: after keyIdOf() accepted this very text, which is what
     // lets check() trust an entry without parsing the text again.
-    const warmed = entry !== undefined && sameKey(entry, row) ? entry : warmEntry(row);
-    warmed.keyHash = row.key_hash;
+    const warmed = entry !== undefined && entry.version === row.version && entry.keyHash === matched ? entry : warmEntry(row, matched);
+    // What verifications move without a new version: the quota's refill period.
+    warmed.quota = quotaOfRow(row);
     warmed.stamp = stamp;
     this.warm.set(cacheKey, warmed);
-    if (!warmHit) this.rehashIfOutdated(presented, row, warmed);
-    return this.accept(warmed);
+    if (matched === row.key_hash && entry?.keyHash !== matched) this.rehashIfOutdated(presented, row, warmed);
+    return warmed;
   }
 
-  private accept(entry: WarmEntry): Verification {
-    if (entry.expiresAtMs <= Date.now()) return refuse('expired');
-    this.lastUse.touch(entry.key.keyId);
-    return { valid: true, key: entry.key };
+  /**
+   * Which of the row's hashes `presented` matches: the current secret's, or during a grace the
+   * previous one's; undefined for neither. A warm entry that matched one of them settles it with
+   * no hash work, whether or not the row had to be read to be sure.
+   */
+  private async matchedHash(cacheKey: string, presented: string, row: VerificationRow, entry: WarmEntry | undefined): Promise<string | undefined> {
+    const previous = row.previous_key_expires_at !== null && Date.parse(row.previous_key_expires_at) > Date.now() ? row.previous_key_hash : null;
+    const warmHit = entry !== undefined && (entry.keyHash === row.key_hash || entry.keyHash === previous);
+    this.observer.warmCache(warmHit);
+    if (warmHit) return entry.keyHash;
+    if (await this.compare(cacheKey, presented, row.key_hash)) return row.key_hash;
+    return previous !== null && (await this.compare(cacheKey, presented, previous)) ? previous : undefined;
+  }
+
+  private refuseForGood(cacheKey: string): void {
+    this.warm.delete(cacheKey);
+    this.refused.set(cacheKey, true);
+  }
+
+  /** What the key may do, from a fresh entry: the stages after the secret. */
+  private accept(cacheKey: string, entry: WarmEntry, requirements: VerifyRequirements): MaybePromise<Verification> {
+    const now = Date.now();
+    if (entry.secretEndsAtMs <= now) {
+      // A grace that ended never comes back: this text is refused for good.
+      this.refuseForGood(cacheKey);
+      return refuse('unknown');
+    }
+    if (entry.status !== 'active') return refuse('disabled');
+    if (entry.expiresAtMs <= now) return refuse('expired');
+    if (requirements.scopes !== undefined && requirements.scopes.length > 0) {
+      const missing = missingScopes(entry.key.scopes, requirements.scopes);
+      if (missing.length > 0) return insufficientScope(missing);
+    }
+    if (requirements.rateLimit === undefined) return this.used(entry);
+    return andThen(requirements.rateLimit(entry.key.keyId, entry.rateLimit), (limited) =>
+      limited === undefined ? this.used(entry) : { valid: false, reason: 'rate_limited', error: limited },
+    );
+  }
+
+  /** The verification counted: its quota used, where the key has one, and its last use noted. */
+  private used(entry: WarmEntry): MaybePromise<Verification> {
+    const { key, quota } = entry;
+    if (quota === null) {
+      this.lastUse.touch(key.keyId);
+      return { valid: true, key };
+    }
+    const now = new Date();
+    const period = dueRefill(quota, now);
+    const refillTo = period === undefined ? undefined : { period, from: quota.period, amount: quota.refill!.amount };
+    return this.repository.consumeQuota(key.keyId, refillTo).then((use): Verification => {
+      if (use === undefined) return quotaExhausted(quota, now);
+      quota.period = use.period;
+      this.lastUse.touch(key.keyId);
+      return { valid: true, key, remaining: use.remaining };
+    });
   }
 
   private async compare(cacheKey: string, presented: string, keyHash: string): Promise<boolean> {
@@ -181,8 +270,8 @@ export class KeyVerifier {
     this.rehashing.add(row.key_id);
     const rehash = async () => {
       const rehashed = await this.hasher.hash(presented);
-      const replaced = await this.changes.apply('rehashed', (writes) => writes.replaceHash(row.key_id, row.key_hash, rehashed));
-      if (replaced !== undefined) entry.keyHash = rehashed;
+      const replaced = await this.changes.apply('rehashed', (writes) => writes.rehash(row.key_id, row.key_hash, rehashed));
+      if (replaced) entry.keyHash = rehashed;
     };
     rehash()
       .catch((error: unknown) => {
@@ -203,17 +292,43 @@ function overloadedOrThrow(error: unknown): Verification {
   throw error;
 }
 
-function sameKey(entry: WarmEntry, row: VerificationRow): boolean {
-  const { key } = entry;
-  return key.userId === row.user_id && key.name === row.name && key.expiresAt === row.expires_at;
+function insufficientScope(missing: string[]): Verification {
+  const scopes = missing.join(' ');
+  const error = new Forbidden(`insufficient_scope: the key lacks the required scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
+    missingScope: scopes,
+  });
+  return { valid: false, reason: 'insufficient_scope', error };
 }
 
-function warmEntry(row: VerificationRow): WarmEntry {
+function quotaExhausted(quota: QuotaState, now: Date): Verification {
+  const { nextRefillAt } = quotaAsOf(quota, now);
+  const detail =
+    nextRefillAt === null
+      ? "This key's usage limit is reached: it has no verifications left"
+      : `This key's usage limit is reached until it refills at ${nextRefillAt}`;
+  const retryAfter = nextRefillAt === null ? undefined : Math.max(1, Math.ceil((Date.parse(nextRefillAt) - now.getTime()) / 1000));
+  return { valid: false, reason: 'quota_exhausted', error: new TooManyRequests(detail, retryAfter) };
+}
+
+function warmEntry(row: VerificationRow, matchedHash: string): WarmEntry {
+  const settings = settingsOfRow(row);
   return {
-    key: { userId: row.user_id, keyId: row.key_id, name: row.name, expiresAt: row.expires_at },
-    keyHash: row.key_hash,
+    key: {
+      userId: row.user_id,
+      keyId: row.key_id,
+      name: row.name,
+      expiresAt: row.expires_at,
+      environment: environmentOfRow(row),
+      scopes: Object.freeze(settings.scopes),
+      metadata: Object.freeze(settings.metadata),
+    },
+    keyHash: matchedHash,
+    version: row.version,
+    status: settings.status,
     expiresAtMs: Date.parse(row.expires_at),
+    secretEndsAtMs: matchedHash === row.key_hash ? Infinity : Date.parse(row.previous_key_expires_at!),
+    rateLimit: row.rate_limit,
+    quota: quotaOfRow(row),
     stamp: undefined,
   };
 }
-

@@ -1,12 +1,46 @@
-import type { Selectable, Transaction } from 'kysely';
+import type { Selectable, Transaction, Updateable } from 'kysely';
 import type { KeygateDb } from './database.js';
 import type { ApiKeyTable, Database } from './schema.js';
 
 export type ApiKeyRow = Selectable<ApiKeyTable>;
-export type ApiKeyMetadata = Omit<ApiKeyRow, 'key_hash'>;
-export type VerificationRow = Pick<ApiKeyRow, 'key_id' | 'user_id' | 'name' | 'key_hash' | 'expires_at'>;
+/** A key without its hashes: what management reads. */
+export type ApiKeyMetadata = Omit<ApiKeyRow, 'key_hash' | 'previous_key_hash'>;
+/** What verifying a key reads: everything but the times only management shows. */
+export type VerificationRow = Omit<ApiKeyRow, 'created_at' | 'last_used_at'>;
+/** The columns a PATCH may change (the version moves by itself). */
+export type SettingsChange = Pick<
+  Updateable<ApiKeyTable>,
+  'name' | 'expires_at' | 'scopes' | 'metadata' | 'status' | 'rate_limit' | 'quota_remaining' | 'quota_refill_amount' | 'quota_refill_interval' | 'quota_period'
+>;
 
-const metadataColumns = ['key_id', 'user_id', 'name', 'created_at', 'expires_at', 'last_used_at'] as const;
+/** What a key holds beyond its owner, name and times: read by management and verification alike. */
+const settingsColumns = [
+  'key_id',
+  'user_id',
+  'name',
+  'expires_at',
+  'scopes',
+  'metadata',
+  'status',
+  'environment',
+  'rate_limit',
+  'quota_remaining',
+  'quota_refill_amount',
+  'quota_refill_interval',
+  'quota_period',
+  'previous_key_expires_at',
+  'version',
+] as const;
+
+const metadataColumns = [...settingsColumns, 'created_at', 'last_used_at'] as const satisfies readonly (keyof ApiKeyMetadata)[];
+
+const verificationColumns = [...settingsColumns, 'key_hash', 'previous_key_hash'] as const satisfies readonly (keyof VerificationRow)[];
+
+/** What a successful quota use leaves: verifications left, and the period they belong to. */
+export interface QuotaUse {
+  remaining: number;
+  period: string | null;
+}
 
 /**
  * Tells whether any key may have changed since a moment: this process's changes count at once
@@ -59,24 +93,55 @@ export class ApiKeyRepository {
     return countKeysOf(this.db, userId);
   }
 
-  /** The hash of the user's key, or undefined when the user holds no such key. */
-  async findHash(userId: string, keyId: string): Promise<string | undefined> {
-    const row = await this.db
+  /** What rotating the user's key needs: its hash and environment. */
+  async findForRotation(userId: string, keyId: string): Promise<Pick<ApiKeyRow, 'key_hash' | 'environment'> | undefined> {
+    return this.db
       .selectFrom('api_keys')
-      .select('key_hash')
+      .select(['key_hash', 'environment'])
       .where('key_id', '=', keyId)
       .where('user_id', '=', userId)
       .executeTakeFirst();
-    return row?.key_hash;
+  }
+
+  /** The user's key without its hashes, or undefined when the user holds no such key. */
+  async findOwned(userId: string, keyId: string): Promise<ApiKeyMetadata | undefined> {
+    return this.db.selectFrom('api_keys').select(metadataColumns).where('key_id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
   }
 
   /** What verifying a presented key needs, found by primary key. */
   async findForVerification(keyId: string): Promise<VerificationRow | undefined> {
-    return this.db
-      .selectFrom('api_keys')
-      .select(['key_id', 'user_id', 'name', 'key_hash', 'expires_at'])
+    return this.db.selectFrom('api_keys').select(verificationColumns).where('key_id', '=', keyId).executeTakeFirst();
+  }
+
+  /**
+   * Uses one verification of the key's quota, atomically across connections and processes: a
+   * single conditional UPDATE, so that of concurrent uses of the last one exactly one succeeds.
+   * `refillTo` (when a refill is due): first move the quota to that period with `amount`, of
+   * which this use takes one, unless another process already moved it (then this one counts down
+   * what that one refilled). undefined when nothing is left. Not through KeyChanges: a use changes
+   * no setting and no other verification's answer but by this very count, which the UPDATE
+   * itself decides (see key-changes.ts).
+   */
+  async consumeQuota(keyId: string, refillTo?: { period: string; from: string | null; amount: number }): Promise<QuotaUse | undefined> {
+    const returned = ['quota_remaining', 'quota_period'] as const;
+    if (refillTo !== undefined) {
+      const refilled = await this.db
+        .updateTable('api_keys')
+        .set({ quota_remaining: refillTo.amount - 1, quota_period: refillTo.period })
+        .where('key_id', '=', keyId)
+        .where((eb) => (refillTo.from === null ? eb('quota_period', 'is', null) : eb('quota_period', '=', refillTo.from)))
+        .returning(returned)
+        .executeTakeFirst();
+      if (refilled !== undefined) return quotaUse(refilled);
+    }
+    const used = await this.db
+      .updateTable('api_keys')
+      .set((eb) => ({ quota_remaining: eb('quota_remaining', '-', 1) }))
       .where('key_id', '=', keyId)
+      .where('quota_remaining', '>', 0)
+      .returning(returned)
       .executeTakeFirst();
+    return used === undefined ? undefined : quotaUse(used);
   }
 
   /** Writes a batch of last-use times in one transaction; a time never moves backwards. */
@@ -120,20 +185,66 @@ export class KeyWrites {
   }
 
   /**
-   * Replaces the key's hash `from` with `to`, only if it still is `from` (and, when given, the
-   * key is `userId`'s): of two concurrent replacements exactly one takes effect. The key's
-   * metadata when it did, else undefined.
+   * Gives the user's key the hash `to` in place of `from`, only if it still is `from`: of two
+   * concurrent rotations exactly one takes effect. The old secret keeps working until
+   * `previousExpiresAt` (a grace period), or not at all (null); either way a previous secret of
+   * an earlier rotation stops at once. The key's metadata when it took effect, else undefined.
    */
-  async replaceHash(keyId: string, from: string, to: string, userId?: string): Promise<ApiKeyMetadata | undefined> {
-    let update = this.trx.updateTable('api_keys').set({ key_hash: to }).where('key_id', '=', keyId).where('key_hash', '=', from);
-    if (userId !== undefined) update = update.where('user_id', '=', userId);
-    return update.returning(metadataColumns).executeTakeFirst();
+  async rotate(userId: string, keyId: string, from: string, to: string, previousExpiresAt: string | null): Promise<ApiKeyMetadata | undefined> {
+    return this.trx
+      .updateTable('api_keys')
+      .set((eb) => ({
+        key_hash: to,
+        previous_key_hash: previousExpiresAt === null ? null : from,
+        previous_key_expires_at: previousExpiresAt,
+        version: eb('version', '+', 1),
+      }))
+      .where('key_id', '=', keyId)
+      .where('user_id', '=', userId)
+      .where('key_hash', '=', from)
+      .returning(metadataColumns)
+      .executeTakeFirst();
+  }
+
+  /**
+   * Replaces the key's hash `from` with `to` of the same secret (another scheme or cost), only if
+   * it still is `from`. Changes nothing a verification answers, so the version stays.
+   */
+  async rehash(keyId: string, from: string, to: string): Promise<boolean> {
+    const updated = await this.trx
+      .updateTable('api_keys')
+      .set({ key_hash: to })
+      .where('key_id', '=', keyId)
+      .where('key_hash', '=', from)
+      .returning('key_id')
+      .executeTakeFirst();
+    return updated !== undefined;
+  }
+
+  /**
+   * Applies `change` to the user's key if it is still at `version` (nobody changed it since it
+   * was read), moving the version on: of two concurrent updates exactly one takes effect. The
+   * key's metadata when it did, else undefined.
+   */
+  async updateSettings(userId: string, keyId: string, version: number, change: SettingsChange): Promise<ApiKeyMetadata | undefined> {
+    return this.trx
+      .updateTable('api_keys')
+      .set((eb) => ({ ...change, version: eb('version', '+', 1) }))
+      .where('key_id', '=', keyId)
+      .where('user_id', '=', userId)
+      .where('version', '=', version)
+      .returning(metadataColumns)
+      .executeTakeFirst();
   }
 
   /** Deletes the user's key; a key that is absent or someone else's is left alone. */
   async delete(userId: string, keyId: string): Promise<void> {
     await this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).execute();
   }
+}
+
+function quotaUse(row: { quota_remaining: number | null; quota_period: string | null }): QuotaUse {
+  return { remaining: Number(row.quota_remaining), period: row.quota_period };
 }
 
 async function countKeysOf(db: KeygateDb, userId: string): Promise<number> {

@@ -78,7 +78,9 @@ export class ExchangeTokens {
 
   private async sign(key: VerifiedKey, now: number): Promise<ExchangeToken> {
     const issuedAt = Math.floor(now / 1000);
-    const accessToken = await new SignJWT({ key_id: key.keyId })
+    // scope as RFC 8693 and RFC 9068 carry it: space-separated, absent for a key with none.
+    const claims = { key_id: key.keyId, environment: key.environment, ...(key.scopes.length > 0 && { scope: key.scopes.join(' ') }) };
+    const accessToken = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: this.published.kid })
       // Each token its own: a backend can deny-list one, and no two are alike even when the
       // same claims are signed in the same second (Ed25519 signatures are deterministic).

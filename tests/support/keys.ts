@@ -6,7 +6,7 @@ import { KeyHasher, type HashSettings } from '../../src/keys/hashing.js';
 
 /** A key format with a tag key of its own: what it issues, no keygate accepts. */
 export function strangerFormat(prefix = 'mcpkey_live_'): KeyFormat {
-  return new KeyFormat(prefix, FastHmac.newKey());
+  return new KeyFormat({ live: prefix, test: 'mcpkey_test_' }, FastHmac.newKey());
 }
 
 /**
@@ -14,13 +14,13 @@ export function strangerFormat(prefix = 'mcpkey_live_'): KeyFormat {
  * anyone who knows a key_id can make.
  */
 export function forgedKey(keyId: string, prefix = 'mcpkey_live_'): string {
-  return strangerFormat(prefix).issue(keyId);
+  return strangerFormat(prefix).issue(keyId, 'live');
 }
 
 /** A well-formed key under a key_id no keygate issued. */
 export function unknownKey(prefix = 'mcpkey_live_'): string {
   const format = strangerFormat(prefix);
-  return format.issue(format.newKeyId());
+  return format.issue(format.newKeyId(), 'live');
 }
 
 /** keygate's default hash settings, with a fixed pepper. */
