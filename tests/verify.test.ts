@@ -549,4 +549,34 @@ describe('glue for other servers', () => {
       await verifier.close();
     }
   });
+
+  test('the Fastify and Express glue can require scopes: a key lacking one is 403 naming it, one that has it passes', async () => {
+    const userToken = await server.tokenFor(`verify-user-${++userCount}`);
+    const created = await call(server.baseUrl, 'POST', '/api/v1/api-keys/', { token: userToken, json: { name: 'scoped', scopes: ['tools:read'] } });
+    assert.equal(created.status, 201);
+    const verifier = await createKeyVerifier({ databaseUrl: server.databaseUrl });
+    const fastify = Fastify();
+    fastify.get('/read', { preHandler: keygateFastify(verifier, { scopes: ['tools:read'] }) }, async () => ({ ok: true }));
+    fastify.get('/call', { preHandler: keygateFastify(verifier, { scopes: ['tools:call'] }) }, async () => ({ ok: true }));
+    await fastify.listen({ host: '127.0.0.1', port: 0 });
+    const app = express();
+    app.get('/read', keygateExpress(verifier, { scopes: ['tools:read'] }), (_request, response) => void response.json({ ok: true }));
+    app.get('/call', keygateExpress(verifier, { scopes: ['tools:read', 'tools:call'] }), (_request, response) => void response.json({ ok: true }));
+    const listener = app.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    try {
+      const headers = { 'x-api-key': created.body.api_key };
+      for (const base of [`http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`, `http://127.0.0.1:${(listener.address() as AddressInfo).port}`]) {
+        assert.deepEqual((await call(base, 'GET', '/read', { headers })).body, { ok: true });
+        const refused = await call(base, 'GET', '/call', { headers });
+        assert.equal(refused.status, 403);
+        assert.match(refused.body.detail, /^insufficient_scope: the key lacks the required scope tools:call$/);
+      }
+    } finally {
+      listener.closeAllConnections();
+      await new Promise((resolve) => listener.close(resolve));
+      await fastify.close();
+      await verifier.close();
+    }
+  });
 });

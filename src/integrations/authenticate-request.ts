@@ -41,11 +41,12 @@ export async function checkPresentedKey(verifier: VerifiesKeys, presented: strin
 export async function authenticateRequest(
   verifier: VerifiesKeys,
   headers: IncomingHttpHeaders,
+  requirements?: KeyRequirements,
 ): Promise<{ key: VerifiedKey } | { refusal: ErrorAnswer }> {
   const refused = (error: KeygateError) => ({ refusal: answerFor(error, headers.authorization)! });
   const presented = presentedKey(headers);
   if (presented === undefined) return refused(new Unauthenticated(NO_KEY_DETAIL));
-  const checked = await checkPresentedKey(verifier, presented);
+  const checked = await checkPresentedKey(verifier, presented, requirements);
   if (checked instanceof Unavailable) return refused(checked);
   return checked.valid ? { key: checked.key } : refused(refusalError(checked));
 }

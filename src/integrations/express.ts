@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { VerifiedKey } from '../keys/verifier.js';
-import { authenticateRequest, type VerifiesKeys } from './authenticate-request.js';
+import { authenticateRequest, type KeyRequirements, type VerifiesKeys } from './authenticate-request.js';
 
 // Express's Request extends the global Express.Request (@types/express-serve-static-core), so
 // this types `req.apiKey` in every Express handler. A global namespace rather than a module
@@ -29,11 +29,12 @@ type Next = (error?: unknown) => void;
 
 /**
  * Express middleware that admits only requests with a valid keygate key and puts it on
- * `req.apiKey`: `app.use('/api', keygateExpress(verifier))`.
+ * `req.apiKey`: `app.use('/api', keygateExpress(verifier))`; with `{ scopes: ['tools:call'] }`, only
+ * keys that have all of them (others get 403 insufficient_scope).
  */
-export function keygateExpress(verifier: VerifiesKeys) {
+export function keygateExpress(verifier: VerifiesKeys, requirements: KeyRequirements = {}) {
   return (request: ExpressRequest, response: ExpressResponse, next: Next): void => {
-    authenticateRequest(verifier, request.headers).then((outcome) => {
+    authenticateRequest(verifier, request.headers, requirements).then((outcome) => {
       if ('key' in outcome) {
         request.apiKey = outcome.key;
         next();
