@@ -834,3 +834,35 @@ describe('another process on the same database', () => {
     assert.equal((await verify(key.api_key, {}, otherUrl())).status, 200);
   });
 });
+
+describe('typos that must not pass for something else', () => {
+  test('a rotate body with a misspelt grace_seconds is 422 and rotates nothing (the old key would die at once)', async () => {
+    const user = await newUser();
+    const key = await createKey(user.token);
+    const response = await api('POST', `/api/v1/api-keys/${key.key_id}/rotate`, { token: user.token, json: { grace_second: 3600 } });
+    assert.equal(response.status, 422, JSON.stringify(response.body));
+    assert.deepEqual(issueAt(response, ['body', 'grace_second']).type, 'extra_forbidden');
+    assert.equal((await verify(key.api_key)).status, 200, 'the key was not rotated');
+  });
+
+  test('a PATCH of a quota with a misspelt member set to null is 422, though the merge would drop it', async () => {
+    const user = await newUser();
+    const key = await createKey(user.token, { name: 'q', quota: { remaining: 5 } });
+    for (const quota of [{ remaining: 3, refil: null }, { refill: { amount: 5, interval: 'day', intervall: null } }]) {
+      const response = await patchKey(user.token, key.key_id, { quota });
+      assert.equal(response.status, 422, JSON.stringify(response.body));
+      assert.equal(response.body.detail[0].type, 'extra_forbidden');
+    }
+    assert.equal((await getKey(user.token, key.key_id)).body.quota.remaining, 5);
+  });
+
+  test("create's 422 for a bad quota names the one problem, without the anyOf branches' noise", async () => {
+    const user = await newUser();
+    const response = await api('POST', '/api/v1/api-keys/', { token: user.token, json: { name: 'q', quota: { remaining: -1 } } });
+    assert.equal(response.status, 422);
+    assert.deepEqual(
+      response.body.detail.map((issue: { loc: unknown; type: string }) => [issue.loc, issue.type]),
+      [[['body', 'quota', 'remaining'], 'greater_than_equal']],
+    );
+  });
+});

@@ -190,6 +190,9 @@ export function apiKeyRoutes(
       async (request, reply) => {
         const body = request.body ?? {};
         if (typeof body !== 'object' || Array.isArray(body)) throw new InvalidInput([], 'The body, when sent, must be a JSON object', 'dict_type');
+        // A misspelt grace_seconds must not rotate with no grace at all, killing the old key at once.
+        const unknown = Object.keys(body).find((field) => field !== 'grace_seconds');
+        if (unknown !== undefined) throw new InvalidInput(unknown, 'Unknown field; a rotation takes grace_seconds only', 'extra_forbidden');
         const rotated = await service.rotate(request.caller.userId, request.params.key_id, { graceSeconds: body.grace_seconds });
         reply.header('cache-control', 'no-store'); // the new key in clear, as on create
         return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };

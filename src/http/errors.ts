@@ -197,7 +197,11 @@ function bodyLocation(request: FastifyRequest): Location {
 
 function translateAjvIssues(issues: AjvIssue[], context: string): ValidationIssue[] {
   return issues
-    .filter((issue) => issue.keyword !== 'if') // "must match then/else": the branch's own issues say more
+    // "must match then/else", "must match a schema in anyOf": the branches' own issues say more.
+    .filter((issue) => issue.keyword !== 'if' && issue.keyword !== 'anyOf')
+    // Of a nullable field's branches ({...} or null), "should be null" says nothing when the
+    // value was meant as the other branch, whose issues are there beside it.
+    .filter((issue, _, all) => !isNullBranch(issue) || !all.some((other) => other !== issue && other.instancePath.startsWith(issue.instancePath) && !isNullBranch(other)))
     .map((issue) => {
       const loc: Location = [context, ...issue.instancePath.split('/').slice(1).map(decodePointerSegment)];
       const { keyword, params } = issue;
@@ -223,6 +227,10 @@ function translateAjvIssues(issues: AjvIssue[], context: string): ValidationIssu
           return { loc, msg: issue.message ?? 'Invalid value', type: keyword };
       }
     });
+}
+
+function isNullBranch(issue: AjvIssue): boolean {
+  return issue.keyword === 'type' && issue.params.type === 'null';
 }
 
 function typeIssue(loc: Location, expected: string): ValidationIssue {

@@ -91,7 +91,7 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
           type: 'string',
           title: 'Environment',
           enum: [...ENVIRONMENTS],
-          description: "test keys carry their own prefix (mcpkey_test_) and verification reports them, for an API's sandbox.",
+          description: "test keys carry their own prefix (KEYGATE_TEST_KEY_PREFIX, default mcpkey_test_) and verification reports them, for an API's sandbox.",
           default: 'live',
         },
         ...settingsProperties,

@@ -21,7 +21,7 @@ import { checkPresentedKey, type CheckedKey, type VerifiesKeys } from './authent
 // does not know with 500, InsufficientScopeError with 403, and every other OAuthError with 400:
 // it has no 503 and no 429. So behind the bare requireBearerAuth, "not now" (verification
 // overloaded, the database does not answer) can only be a 500 naming the reason, and "slow down"
-// (the key's rate limit, its quota) a 400. keygateBearerAuth is requireBearerAuth with those two
+// (the key's quota used up; a rate limit, from a verifier that applies one) a 400. keygateBearerAuth is requireBearerAuth with those two
 // answers added: 503 and 429, with Retry-After.
 //
 // Required scopes: the SDK checks `requiredScopes` against AuthInfo.scopes after the verifier

@@ -125,6 +125,7 @@ export class ApiKeyService {
         throw new InvalidInput(field, `Unknown field; a key's ${PATCHABLE.join(', ')} can change`, 'extra_forbidden');
       }
     }
+    refuseUnknownQuotaFields(patch.quota);
     const row = await this.owned(userId, keyId);
     const current = this.detailsOf(row);
     const document = { name: current.name, expires_at: current.expiresAt, ...settingsDocument(current.settings) };
@@ -279,6 +280,22 @@ function validEnvironment(raw: unknown): Environment {
     throw new InvalidInput('environment', `Input should be ${ENVIRONMENTS.map((name) => `'${name}'`).join(' or ')}`, 'enum');
   }
   return raw as Environment;
+}
+
+/**
+ * A merge patch's null deletes a member, so `{"quota": {"refil": null}}` would merge into a
+ * valid quota with its typo gone: the patch's own quota members are checked before the merge.
+ */
+function refuseUnknownQuotaFields(quota: unknown): void {
+  const refill = isJsonObject(quota) ? quota.refill : undefined;
+  const closed: [unknown, string[], string[]][] = [
+    [quota, ['quota'], ['remaining', 'refill']],
+    [refill, ['quota', 'refill'], ['amount', 'interval']],
+  ];
+  for (const [member, path, allowed] of closed) {
+    const unknown = isJsonObject(member) ? Object.keys(member).find((field) => !allowed.includes(field)) : undefined;
+    if (unknown !== undefined) throw new InvalidInput([...path, unknown], 'Unknown field of a quota', 'extra_forbidden');
+  }
 }
 
 function toView(row: ApiKeyMetadata): ApiKeyView {
