@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Unauthenticated } from '../errors.js';
-import type { VerifyRequirements } from '../keys/verifier.js';
 import { andThen } from '../maybe-promise.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
@@ -8,7 +7,7 @@ import {
   answerRefusal,
   errorAnswers,
   requiredScopeQuery,
-  requirementsOf,
+  requirementsReader,
   verifiedKey,
   type Admitted,
   type SettlesKeys,
@@ -61,7 +60,7 @@ const userIdField = (userId: string): string => encodeURI(userId);
 
 export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, limits: VerificationLimits) {
   const { hook: rateLimit, perKey } = limits;
-  const plain: VerifyRequirements = { rateLimit: perKey };
+  const requirementsOf = requirementsReader(perKey);
   /** The 200: the decision and the identity, in header fields; no body (gateways drop it). */
   function admit(reply: FastifyReply, { key, remaining }: Admitted, token?: ExchangeToken): void {
     reply
@@ -79,7 +78,7 @@ export function forwardAuthRoutes(verifier: SettlesKeys, exchange: ExchangeToken
     const presented = presentedKey(request.headers);
     if (presented === undefined) return answerRefusal(NO_KEY, request, reply);
     const withJwt = request.query.jwt === 'true';
-    return andThen(verifiedKey(verifier, presented, requirementsOf(request, perKey, plain), request, reply), (admitted) => {
+    return andThen(verifiedKey(verifier, presented, requirementsOf(request), request, reply), (admitted) => {
       if (admitted === undefined) return undefined;
       return withJwt ? andThen(exchange.issue(admitted.key), (token) => admit(reply, admitted, token)) : admit(reply, admitted);
     });

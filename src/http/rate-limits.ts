@@ -2,9 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookH
 import type { Config } from '../config.js';
 import { TooManyRequests } from '../errors.js';
 import { addressKey } from '../limits/address-key.js';
-import { byAddress, decide, rateLimit, type Decision, type Limit, type Whose, type Window } from '../limits/policy.js';
+import { byAddress, decide, decideOne, rateLimit, type Decision, type Limit, type Whose, type Window } from '../limits/policy.js';
 import type { KeyRateLimit } from '../keys/verifier.js';
-import { andThen } from '../maybe-promise.js';
 import type { RateLimitName, RateLimitObserver } from '../metrics.js';
 import { MemoryCounters, RedisStore, type WindowStore } from '../store/rate-limit-stores.js';
 import { presentedKey } from './presented-key.js';
@@ -112,6 +111,12 @@ const VERIFICATION = { windowMs: WINDOW_MS, counted: 'verification', fieldsOnEve
  * (0: none). Limits are made once per max; keys with a limit of their own have few distinct ones.
  */
 function keyRateLimit(defaultMax: number, counters: WindowStore, observer: RateLimitObserver): KeyRateLimit {
+  const judge = (limit: Limit<RateLimitName>, keyId: string, window: Window | undefined, now: number): TooManyRequests | undefined => {
+    const decision = decideOne(limit, keyId, window, now);
+    if (decision.allowed) return undefined;
+    observer.refused(limit.name);
+    return new TooManyRequests(decision.detail, decision.retryAfterSeconds, decision.fields);
+  };
   const limits = new Map<number, Limit<RateLimitName>>();
   const limitOf = (max: number): Limit<RateLimitName> => {
     let limit = limits.get(max);
@@ -127,12 +132,9 @@ function keyRateLimit(defaultMax: number, counters: WindowStore, observer: RateL
     if (max === 0) return undefined;
     const limit = limitOf(max);
     const now = clock();
-    return andThen(counters.hit(keyId, now), (window) => {
-      const decision = decide([limit], [keyId], [window], now);
-      if (decision.allowed) return undefined;
-      observer.refused(limit.name);
-      return new TooManyRequests(decision.detail, decision.retryAfterSeconds, decision.fields);
-    });
+    const window = counters.hit(keyId, now);
+    // In memory the window is at hand: judged at once, with no closure made.
+    return window instanceof Promise ? window.then((counted) => judge(limit, keyId, counted, now)) : judge(limit, keyId, window, now);
   };
 }
 

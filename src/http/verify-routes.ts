@@ -73,19 +73,36 @@ export interface Admitted {
 }
 
 /**
- * What the request asks of the key beyond being valid: the scopes it names (query or header)
- * and the per-key rate limit. Shared, so that the common request (no scope) allocates nothing.
+ * What a request asks of the key beyond being valid: the scopes it names (query or header) and
+ * the per-key rate limit. A gateway asks the same few requirements over and over, so each is
+ * read once and kept (a few at most: cleared when a thousand pile up); the common request (no
+ * scope) allocates nothing.
  */
-export function requirementsOf(request: FastifyRequest, rateLimit: KeyRateLimit | undefined, shared: VerifyRequirements): VerifyRequirements {
-  const query = (request.query as { scope?: string | string[] } | undefined)?.scope;
-  const header = request.headers[REQUIRED_SCOPE_HEADER];
-  if (query === undefined && header === undefined) return shared;
-  const scopes = [query ?? [], header ?? []].flat().flatMap((value) => value.split(/[\s,]+/)).filter((scope) => scope !== '');
+export function requirementsReader(rateLimit: KeyRateLimit | undefined): (request: FastifyRequest) => VerifyRequirements {
+  const plain: VerifyRequirements = { rateLimit };
+  const read = new Map<string, VerifyRequirements>();
+  return (request) => {
+    const query = (request.query as { scope?: string | string[] } | undefined)?.scope;
+    const header = request.headers[REQUIRED_SCOPE_HEADER];
+    if (query === undefined && header === undefined) return plain;
+    const asked = `${[query ?? []].flat().join(' ')}\n${header ?? ''}`;
+    let requirements = read.get(asked);
+    if (requirements === undefined) {
+      if (read.size >= 1000) read.clear();
+      requirements = { scopes: requiredScopes(asked), rateLimit };
+      read.set(asked, requirements);
+    }
+    return requirements;
+  };
+}
+
+function requiredScopes(asked: string): string[] {
+  const scopes = asked.split(/[\s,]+/).filter((scope) => scope !== '');
   // A scope no key can hold is the caller's mistake, told as such; and only scopes of this
   // pattern ever reach an answer's WWW-Authenticate field.
   const unusable = scopes.find((scope) => !SCOPE_PATTERN.test(scope));
   if (unusable !== undefined) throw new BadRequest(`A required scope must be 1 to 100 of A-Z a-z 0-9 : . _ -; got ${JSON.stringify(unusable).slice(0, 120)}`);
-  return { scopes, rateLimit };
+  return scopes;
 }
 
 /**
@@ -120,12 +137,12 @@ export function answerRefusal(refusal: KeygateError, request: FastifyRequest, re
 
 export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, limits: VerificationLimits) {
   const { hook: rateLimit, perKey } = limits;
-  const plain: VerifyRequirements = { rateLimit: perKey };
+  const requirementsOf = requirementsReader(perKey);
   /** The key a request presents, verified; or undefined once a refusal has been answered. */
   function presentedAndVerified(request: FastifyRequest, reply: FastifyReply): MaybePromise<Admitted | undefined> {
     const presented = presentedKey(request.headers);
     if (presented === undefined) throw new BadRequest(NO_KEY_DETAIL);
-    return verifiedKey(verifier, presented, requirementsOf(request, perKey, plain), request, reply);
+    return verifiedKey(verifier, presented, requirementsOf(request), request, reply);
   }
 
   /**
@@ -148,6 +165,25 @@ export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, li
     expires_in: token?.expiresIn,
   });
 
+  /**
+   * /verify's 200 body for a key without a quota: the same for as long as the verifier keeps the
+   * key's object (its row unchanged), so serialized once (by the route's own serializer, so the
+   * bytes are those it would write) and sent as is. Scopes and metadata then cost nothing per
+   * request. A quota's `remaining` changes with every verification: that body is made each time.
+   */
+  const verifiedBodies = new WeakMap<VerifiedKey, string>();
+  function verifiedBody(admitted: Admitted, reply: FastifyReply): string | ReturnType<typeof answer> {
+    if (admitted.remaining !== undefined) return answer(admitted);
+    let body = verifiedBodies.get(admitted.key);
+    if (body === undefined) {
+      // A route's schema serializer makes text.
+      body = reply.serialize(answer(admitted)) as string;
+      verifiedBodies.set(admitted.key, body);
+    }
+    reply.type('application/json; charset=utf-8');
+    return body;
+  }
+
   return async (app: FastifyInstance): Promise<void> => {
     app.post(
       '/api/v1/api-keys/verify',
@@ -166,7 +202,7 @@ export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, li
           },
         },
       },
-      (request, reply) => andThen(presentedAndVerified(request, reply), (admitted) => admitted && answer(admitted)),
+      (request, reply) => andThen(presentedAndVerified(request, reply), (admitted) => admitted && verifiedBody(admitted, reply)),
     );
 
     app.post(

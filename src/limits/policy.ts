@@ -109,15 +109,18 @@ export function decide<Name extends string>(
   now: number,
 ): Decision<Name> {
   const binding = bindingLimit(limits, windows);
-  if (binding < 0) return ALLOWED;
-  const limit = limits[binding]!;
-  const window = windows[binding]!;
+  return binding < 0 ? ALLOWED : decideOne(limits[binding]!, keys[binding]!, windows[binding], now);
+}
+
+/** decide() for one limit: what the verifier's per-key stage asks on every verification, with no arrays to make. */
+export function decideOne<Name extends string>(limit: Limit<Name>, key: string, window: Window | undefined, now: number): Decision<Name> {
+  if (window === undefined) return ALLOWED;
   const refused = window.count > limit.max;
   if (!refused && !limit.fieldsOnEveryResponse) return ALLOWED;
   const resetSeconds = Math.max(1, Math.ceil((window.resetAt - now) / 1000));
   const fields = { limit: limit.max, remaining: window.count >= limit.max ? 0 : limit.max - window.count, resetSeconds };
   if (!refused) return { allowed: true, fields };
-  const detail = `Rate limit exceeded: ${limit.description} ${whoseWords(limit, keys[binding]!)}, retry in ${plural(resetSeconds, 'second')}`;
+  const detail = `Rate limit exceeded: ${limit.description} ${whoseWords(limit, key)}, retry in ${plural(resetSeconds, 'second')}`;
   return { allowed: false, limit, fields, retryAfterSeconds: resetSeconds, detail };
 }
 
