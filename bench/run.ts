@@ -318,14 +318,16 @@ async function bench(): Promise<Run> {
   const c = scenario('(c) warm /validate (key -> JWT)', warm, VALIDATE, firstKey(warm));
   // (g) the same warm keygate, asked over and over about a key rotated away: 401 is its answer.
   const g = scenario('(g) repeated wrong key (rotated away), /verify', warm, VERIFY, rotatedAway, { expectedStatus: 401 });
-  // (h) the same warm keygate, a key with 5 scopes and metadata, one scope required by the caller.
-  const h = scenario('(h) warm /verify, key with scopes + metadata, ?scope=tools:read', warm, `${VERIFY}?scope=tools:read`, scoped);
+  // (h) the same warm keygate, a key with 5 scopes and metadata: the same request as (b)'s.
+  const h = scenario('(h) warm /verify, key with scopes + metadata', warm, VERIFY, scoped);
+  // (h2) the same key, the caller requiring one of its scopes.
+  const h2 = scenario('(h2) warm /verify, key with scopes + metadata, ?scope=tools:read', warm, `${VERIFY}?scope=tools:read`, scoped);
   const s = scenario(`warm /verify, ${SMALL_STORE.toLocaleString('en-US')} keys in store`, small, VERIFY, firstKey(small));
   const l = scenario(`warm /verify, ${BIG_STORE.toLocaleString('en-US')} keys in store`, big, VERIFY, firstKey(big));
   const p = onPostgres === undefined ? undefined : scenario('warm /verify on PostgreSQL', onPostgres, VERIFY, firstKey(onPostgres));
   // (g) warms up last, after its key's first sight, so that the warm keygate's counters tell that
   // first sight from (b)'s and (c)'s first sights, and from everything after it.
-  const turns = p === undefined ? [a, f, b, h, c, s, l, g] : [a, f, b, h, c, s, l, p, g];
+  const turns = p === undefined ? [a, f, b, h, h2, c, s, l, g] : [a, f, b, h, h2, c, s, l, p, g];
   progress(`warmup: ${WARMUP_S} s each`);
   let gSight: GFirstSight | undefined;
   for (const turn of turns) {
@@ -377,7 +379,8 @@ async function bench(): Promise<Run> {
     START_BOUND_MS,
   );
 
-  const [ma, mf, mb, mh, mc, mg, ms, ml] = [a, f, b, h, c, g, s, l].map((turn) => summarize(turn.slices)) as [
+  const [ma, mf, mb, mh, mh2, mc, mg, ms, ml] = [a, f, b, h, h2, c, g, s, l].map((turn) => summarize(turn.slices)) as [
+    Measurement,
     Measurement,
     Measurement,
     Measurement,
@@ -391,9 +394,10 @@ async function bench(): Promise<Run> {
   const rows: Row[] = [
     { label: a.label, result: ma, note: '' },
     { label: f.label, result: mf, note: 'the least an exact warm hit does; no cache, limits, metrics or logger' },
-    { label: b.label, result: mb, note: compares(warmCounts.hashCompares) + ' (b, h, c and g together)' },
-    { label: h.label, result: mh, note: 'same keygate as (b); scopes and metadata serialized in every answer' },
-    { label: c.label, result: mc, note: compares(warmCounts.hashCompares) + ' (b, h, c and g together)' },
+    { label: b.label, result: mb, note: compares(warmCounts.hashCompares) + ' (b, h, h2, c and g together)' },
+    { label: h.label, result: mh, note: 'same keygate as (b); its scopes and metadata in every answer' },
+    { label: h2.label, result: mh2, note: 'same key as (h); the required scope read and checked' },
+    { label: c.label, result: mc, note: compares(warmCounts.hashCompares) + ' (b, h, h2, c and g together)' },
     { label: g.label, result: mg, note: 'same keygate as (b); 401 expected' },
     ...bursts.map(firstSightRow),
     ...restarts.map(firstSightRow),
@@ -421,13 +425,13 @@ async function bench(): Promise<Run> {
   const byRound = (x: Measurement, y: Measurement) =>
     `rounds ${x.roundRps.map((rps, i) => (rps / (y.roundRps[i] ?? NaN)).toFixed(2)).join(' ')}`;
   const clean = (m: Measurement) => m.errors === 0 && Object.keys(m.otherStatuses).length === 0;
-  const allClean = [ma, mf, mb, mh, mc, mg, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
+  const allClean = [ma, mf, mb, mh, mh2, mc, mg, ms, ml, e, ...(mp === undefined ? [] : [mp])].every(clean);
   // The warm keygate's counters: (b) and (c) first (their warmups), then (g)'s first sight, then
   // (g)'s warmup and the measured rounds of all three, which should read no row and compare no hash.
   const { before: beforeG, after: afterG } = gSight;
   const gFirst = { compares: afterG.hashCompares - beforeG.hashCompares, reads: afterG.cacheMisses - beforeG.cacheMisses };
   const later = { compares: warmCounts.hashCompares - afterG.hashCompares, reads: warmCounts.cacheMisses - afterG.cacheMisses };
-  const measuredOfWarm = [mb, mh, mc, mg].reduce((total, m) => total + m.ok + Object.values(m.otherStatuses).reduce((x, y) => x + y, 0), 0);
+  const measuredOfWarm = [mb, mh, mh2, mc, mg].reduce((total, m) => total + m.ok + Object.values(m.otherStatuses).reduce((x, y) => x + y, 0), 0);
   const checks: Check[] = [
     {
       name: 'warm /verify req/s ÷ bare req/s (b/a)',
@@ -440,6 +444,12 @@ async function bench(): Promise<Run> {
       value: `${(mh.requestsPerSecond / mb.requestsPerSecond).toFixed(2)} (h/a ${(mh.requestsPerSecond / ma.requestsPerSecond).toFixed(2)}, b/a ${bOverA.toFixed(2)}; ${byRound(mh, mb)})`,
       target: '≥ 0.95',
       pass: mh.requestsPerSecond / mb.requestsPerSecond >= 0.95,
+    },
+    {
+      name: 'the same key, one scope required ÷ plain key (h2/b; reported, no target)',
+      value: `${(mh2.requestsPerSecond / mb.requestsPerSecond).toFixed(2)} (${byRound(mh2, mb)})`,
+      target: 'none',
+      pass: undefined,
     },
     {
       name: 'floor req/s ÷ bare req/s (f/a; reported, no target)',

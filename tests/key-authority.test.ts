@@ -856,6 +856,16 @@ describe('typos that must not pass for something else', () => {
     assert.equal((await getKey(user.token, key.key_id)).body.quota.remaining, 5);
   });
 
+  test('create refuses a misspelt setting rather than making a key without it, flat and embedded', async () => {
+    const user = await newUser();
+    for (const json of [{ name: 'k', quotas: { remaining: 1 } }, { name: 'k', stauts: 'disabled' }, { request: { name: 'k', rate_limt: 5 } }]) {
+      const response = await api('POST', '/api/v1/api-keys/', { token: user.token, json });
+      assert.equal(response.status, 422, JSON.stringify(json));
+      assert.equal(response.body.detail[0].type, 'extra_forbidden');
+    }
+    assert.deepEqual(await listKeys(user.token), [], 'no key was made');
+  });
+
   test("create's 422 for a bad quota names the one problem, without the anyOf branches' noise", async () => {
     const user = await newUser();
     const response = await api('POST', '/api/v1/api-keys/', { token: user.token, json: { name: 'q', quota: { remaining: -1 } } });

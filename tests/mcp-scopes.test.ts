@@ -278,6 +278,20 @@ describe('the library\'s verify with scopes', () => {
     assert.ok((await keys.verify(plain.apiKey, { scopes: [] })).valid);
   });
 
+  test('the metadata handed out cannot be changed by its receiver, however deep: the next verification returns it as set', async () => {
+    const key = await newKey({ metadata: { limits: { depth: 3, tags: ['a'] } } });
+    const first = await keys.verify(key.apiKey);
+    assert.ok(first.valid);
+    const limits = first.key.metadata.limits as { depth: number; tags: string[] };
+    assert.throws(() => {
+      limits.depth = 99;
+    }, TypeError);
+    assert.throws(() => limits.tags.push('b'), TypeError);
+    const second = await keys.verify(key.apiKey);
+    assert.ok(second.valid);
+    assert.deepEqual(second.key.metadata, { limits: { depth: 3, tags: ['a'] } });
+  });
+
   test('a PATCH removing a scope is refused at the library\'s very next verification', async () => {
     const key = await newKey({ scopes: ['a', 'b'] });
     assert.ok((await keys.verify(key.apiKey, { scopes: ['a'] })).valid); // warm

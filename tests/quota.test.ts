@@ -309,6 +309,19 @@ describe('API key quotas', () => {
     assert.equal((await verify(server.baseUrl, key.apiKey)).body.remaining, 2);
   });
 
+  test('a PATCH moving or removing the refill while a refill is due keeps the refilled count, not the spent one', async () => {
+    for (const quota of [{ refill: { amount: 100, interval: 'hour' } }, { refill: null }]) {
+      const key = await newKey(server, { quota: { remaining: 1, refill: { amount: 100, interval: 'day' } } });
+      assert.equal((await verify(server.baseUrl, key.apiKey)).body.remaining, 0);
+      await periodLongAgo(key.keyId);
+      assert.equal((await details(server, key)).quota.remaining, 100, 'the refill is due');
+      const response = await patch(server, key, { quota });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      assert.equal(response.body.quota.remaining, 100, JSON.stringify(quota));
+      assert.equal((await verify(server.baseUrl, key.apiKey)).body.remaining, 99, `${JSON.stringify(quota)}: the next verification counts down the refilled count`);
+    }
+  });
+
   test('{"quota": null} removes the quota: unlimited again, with no remaining anywhere', async () => {
     const key = await newKey(server, { quota: { remaining: 1 } });
     assert.equal((await verify(server.baseUrl, key.apiKey)).body.remaining, 0);

@@ -37,6 +37,12 @@ interface CreateBody extends Record<string, unknown> {
   environment?: unknown;
 }
 
+/**
+ * What a create body may hold: a misspelt setting ("quotas", "stauts") must not make a key with
+ * none, so anything else is refused, as PATCH and rotate refuse theirs.
+ */
+const CREATE_FIELDS = ['name', 'expires_days', 'environment', 'scopes', 'metadata', 'status', 'rate_limit', 'quota'];
+
 /** PATCH's body may also be sent as what it is, a JSON merge patch (RFC 7396). */
 const MERGE_PATCH = 'application/merge-patch+json';
 
@@ -75,6 +81,8 @@ export function apiKeyRoutes(
       },
       async (request, reply) => {
         const body = isEmbeddedCreateBody(request.body) ? (request.body.request as CreateBody) : request.body;
+        const unknown = Object.keys(body).find((field) => !CREATE_FIELDS.includes(field));
+        if (unknown !== undefined) throw new InvalidInput(unknown, `Unknown field; a key is created with ${CREATE_FIELDS.join(', ')}`, 'extra_forbidden');
         const input: CreateKeyInput = { name: body.name, expiresDays: body.expires_days, environment: body.environment, settings: body };
         const issued = await service.create(request.caller.userId, input);
         // The key in clear: no cache, a browser's or a proxy's, may keep this answer.

@@ -8,18 +8,18 @@ import { answerFor } from './errors.js';
 import type { ExchangeToken, ExchangeTokens } from '../tokens/exchange-tokens.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
 import type { RateLimitHook } from './rate-limits.js';
-
-/** The rate limits of the verification routes: the hook before verification, the per-key stage within it. */
-export interface VerificationLimits {
-  hook: RateLimitHook | undefined;
-  perKey: KeyRateLimit | undefined;
-}
 import { BEARER_SCHEME } from './schemas.js';
 
 // Verification over HTTP, for gateways and backends that ask keygate about each request.
 // The answers document exactly their fields: anything else is never serialized.
 // The handlers are plain functions, not async ones: a warm key (and its recent token) is
 // answered in the same tick, without a promise; only what needs I/O or signing returns one.
+
+/** The rate limits of the verification routes: the hook before verification, the per-key stage within it. */
+export interface VerificationLimits {
+  hook: RateLimitHook | undefined;
+  perKey: KeyRateLimit | undefined;
+}
 
 const verifiedProperties = {
   valid: { type: 'boolean', const: true },
@@ -85,16 +85,23 @@ export function requirementsReader(rateLimit: KeyRateLimit | undefined): (reques
     const query = (request.query as { scope?: string | string[] } | undefined)?.scope;
     const header = request.headers[REQUIRED_SCOPE_HEADER];
     if (query === undefined && header === undefined) return plain;
-    const asked = `${[query ?? []].flat().join(' ')}\n${header ?? ''}`;
+    const scopes = typeof query === 'string' ? query : (query ?? []).join(' ');
+    const asked = header === undefined ? scopes : `${scopes}\n${header}`;
     let requirements = read.get(asked);
     if (requirements === undefined) {
-      if (read.size >= 1000) read.clear();
       requirements = { scopes: requiredScopes(asked), rateLimit };
-      read.set(asked, requirements);
+      // Only short texts are kept, so the cache stays small whatever callers send.
+      if (asked.length <= MAX_KEPT_REQUIREMENT) {
+        if (read.size >= 1000) read.clear();
+        read.set(asked, requirements);
+      }
     }
     return requirements;
   };
 }
+
+/** A requirement text longer than this (a few scopes' worth) is read for its request alone. */
+const MAX_KEPT_REQUIREMENT = 512;
 
 function requiredScopes(asked: string): string[] {
   const scopes = asked.split(/[\s,]+/).filter((scope) => scope !== '');

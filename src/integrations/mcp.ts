@@ -64,9 +64,10 @@ export function keygateMcpVerifier(verifier: VerifiesKeys, options: McpVerifierO
 type BearerAuth = ReturnType<typeof requireBearerAuth>;
 
 /**
- * requireBearerAuth with keygateMcpVerifier, plus the answer the SDK lacks: 503 with Retry-After
+ * requireBearerAuth with keygateMcpVerifier, plus the answers the SDK lacks: 503 with Retry-After
  * (`{"error": "temporarily_unavailable", "error_description": ...}`) when keygate cannot verify
- * now. Every other answer is the SDK's own:
+ * now, and 429 (`too_many_requests`) when the key's quota is used up. Every other answer is the
+ * SDK's own:
  * `app.post('/mcp', keygateBearerAuth(await createKeyVerifier({ databaseUrl })), handleMcp)`.
  */
 export function keygateBearerAuth(verifier: VerifiesKeys, options: Omit<BearerAuthMiddlewareOptions, 'verifier'> = {}): BearerAuth {

@@ -4,9 +4,17 @@ import type { ApiKeyMetadata, ApiKeyRepository, SettingsChange } from '../store/
 import { ENVIRONMENTS, type Environment, type KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { KeyChanges } from './key-changes.js';
-import { environmentOfRow, quotaColumns, quotaOfRow, settingsColumns, settingsOfRow } from './key-record.js';
-import { DEFAULT_SETTINGS, readSettings, settingsDocument, validInteger, type KeySettings, type QuotaSettings } from './key-settings.js';
-import { periodStart, quotaAsOf } from './quota.js';
+import { environmentOfRow, graceRunning, quotaColumns, quotaOfRow, settingsColumns, settingsOfRow } from './key-record.js';
+import {
+  checkQuotaPatch,
+  DEFAULT_SETTINGS,
+  readSettings,
+  settingsDocument,
+  validInteger,
+  type KeySettings,
+  type QuotaSettings,
+} from './key-settings.js';
+import { dueRefill, periodStart, quotaAsOf } from './quota.js';
 import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
 
 export interface KeyRules {
@@ -125,7 +133,7 @@ export class ApiKeyService {
         throw new InvalidInput(field, `Unknown field; a key's ${PATCHABLE.join(', ')} can change`, 'extra_forbidden');
       }
     }
-    refuseUnknownQuotaFields(patch.quota);
+    checkQuotaPatch(patch.quota);
     const row = await this.owned(userId, keyId);
     const current = this.detailsOf(row);
     const document = { name: current.name, expires_at: current.expiresAt, ...settingsDocument(current.settings) };
@@ -137,10 +145,10 @@ export class ApiKeyService {
       expires_at: 'expires_at' in patch ? this.validExpiresAt(merged.expires_at, now) : row.expires_at,
       ...settingsColumns(settings),
     };
-    if ('quota' in patch) Object.assign(change, this.quotaChange(row, settings.quota, patch.quota, now));
-    const changed = Object.fromEntries(
-      Object.entries(change).filter(([column, value]) => value !== row[column as keyof typeof row]),
-    ) as SettingsChange;
+    const quota = 'quota' in patch ? this.quotaChange(row, settings.quota, patch.quota, now) : { count: {}, settings: {} };
+    // The count is written when the patch sets it, even to what the row read: verifications
+    // move it without a new version, so "unchanged" here may be stale by now.
+    const changed: SettingsChange = { ...differing(row, { ...change, ...quota.settings }), ...quota.count };
     if (Object.keys(changed).length === 0) return current;
     const updated = await this.changes.apply('updated', (writes) => writes.updateSettings(userId, keyId, row.version, changed));
     if (updated === undefined) {
@@ -165,7 +173,7 @@ export class ApiKeyService {
     const apiKey = this.format.issue(keyId, environmentOfRow(row));
     const keyHash = await this.hasher.hash(apiKey);
     const previousExpiresAt = graceSeconds === 0 ? null : new Date(this.now().getTime() + graceSeconds * 1000).toISOString();
-    const updated = await this.changes.apply('rotated', (writes) => writes.rotate(userId, keyId, row.key_hash, keyHash, previousExpiresAt));
+    const updated = await this.changes.apply('rotated', (writes) => writes.rotate(userId, keyId, row.version, row.key_hash, keyHash, previousExpiresAt));
     if (!updated) {
       throw new Conflict('The key was rotated or revoked concurrently: this rotation did not take effect. List your keys and retry.');
     }
@@ -188,14 +196,14 @@ export class ApiKeyService {
     const settings = settingsOfRow(row);
     const quota = quotaOfRow(row);
     const asOfNow = quota && quotaAsOf(quota, now);
-    const graceRunning = row.previous_key_expires_at !== null && Date.parse(row.previous_key_expires_at) > now.getTime();
+
     return {
       ...toView(row),
       userId: row.user_id,
       environment: environmentOfRow(row),
       settings: { ...settings, quota: settings.quota && { ...settings.quota, remaining: asOfNow!.remaining } },
       nextRefillAt: asOfNow?.nextRefillAt ?? null,
-      previousKeyExpiresAt: graceRunning ? row.previous_key_expires_at : null,
+      previousKeyExpiresAt: graceRunning(row, now.getTime()) ? row.previous_key_expires_at : null,
     };
   }
 
@@ -205,20 +213,20 @@ export class ApiKeyService {
   }
 
   /**
-   * The quota columns a patch of `quota` writes. A count the patch does not set is left to the
-   * verifications that move it (the refill settings alone change); a count it sets, or a quota
-   * new or removed, starts counting in the current period.
+   * The quota columns a patch of `quota` writes: `settings`, written where they differ from the
+   * row; `count` (remaining and its period), always. A count the patch does not set is left to
+   * the verifications that move it, unless the quota is new or removed, or a refill is due (then
+   * the refilled count, which the patch was checked against, is written): the refill settings
+   * alone change. A count it sets starts counting in the current period, as does a kept count
+   * under a refill added or moved to another interval.
    */
-  private quotaChange(row: ApiKeyMetadata, quota: QuotaSettings | null, patched: unknown, now: Date): Partial<SettingsChange> {
-    const setsCount = quota === null || row.quota_remaining === null || (isJsonObject(patched) && 'remaining' in patched);
-    const columns = quotaColumns(quota, this.quotaPeriod(quota, now));
-    if (setsCount) return columns;
-    const { quota_remaining: _count, ...refillAndPeriod } = columns;
-    // Same calendar: the running period stays, and with it a refill that is due. A refill added
-    // or moved to another interval counts the kept count down from the current period of its own.
-    if (row.quota_refill_interval !== columns.quota_refill_interval) return refillAndPeriod;
-    const { quota_period: _period, ...refill } = refillAndPeriod;
-    return refill;
+  private quotaChange(row: ApiKeyMetadata, quota: QuotaSettings | null, patched: unknown, now: Date): QuotaColumnsChange {
+    const before = quotaOfRow(row);
+    const setsCount = quota === null || before === null || (isJsonObject(patched) && 'remaining' in patched) || dueRefill(before, now) !== undefined;
+    const { quota_remaining, quota_period, ...settings } = quotaColumns(quota, this.quotaPeriod(quota, now));
+    if (setsCount) return { count: { quota_remaining, quota_period }, settings };
+    const newCalendar = row.quota_refill_interval !== settings.quota_refill_interval;
+    return { count: newCalendar ? { quota_period } : {}, settings };
   }
 
   private limitReached(): LimitReached {
@@ -272,6 +280,16 @@ export class ApiKeyService {
 
 }
 
+interface QuotaColumnsChange {
+  count: Pick<SettingsChange, 'quota_remaining' | 'quota_period'>;
+  settings: Pick<SettingsChange, 'quota_refill_amount' | 'quota_refill_interval'>;
+}
+
+/** The columns of `change` whose value differs from the row's. */
+function differing(row: ApiKeyMetadata, change: SettingsChange): SettingsChange {
+  return Object.fromEntries(Object.entries(change).filter(([column, value]) => value !== row[column as keyof ApiKeyMetadata]));
+}
+
 /** RFC 3339 date-time, with a zone: what the OpenAPI document's format promises. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -280,22 +298,6 @@ function validEnvironment(raw: unknown): Environment {
     throw new InvalidInput('environment', `Input should be ${ENVIRONMENTS.map((name) => `'${name}'`).join(' or ')}`, 'enum');
   }
   return raw as Environment;
-}
-
-/**
- * A merge patch's null deletes a member, so `{"quota": {"refil": null}}` would merge into a
- * valid quota with its typo gone: the patch's own quota members are checked before the merge.
- */
-function refuseUnknownQuotaFields(quota: unknown): void {
-  const refill = isJsonObject(quota) ? quota.refill : undefined;
-  const closed: [unknown, string[], string[]][] = [
-    [quota, ['quota'], ['remaining', 'refill']],
-    [refill, ['quota', 'refill'], ['amount', 'interval']],
-  ];
-  for (const [member, path, allowed] of closed) {
-    const unknown = isJsonObject(member) ? Object.keys(member).find((field) => !allowed.includes(field)) : undefined;
-    if (unknown !== undefined) throw new InvalidInput([...path, unknown], 'Unknown field of a quota', 'extra_forbidden');
-  }
 }
 
 function toView(row: ApiKeyMetadata): ApiKeyView {

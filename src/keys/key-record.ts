@@ -31,6 +31,23 @@ export function settingsOfRow(row: SettingsColumns): KeySettings {
   };
 }
 
+/** Whether the row's previous secret (of a rotation with a grace period) still works at `nowMs`. */
+export function graceRunning(row: Pick<ApiKeyMetadata, 'previous_key_expires_at'>, nowMs: number): boolean {
+  return row.previous_key_expires_at !== null && Date.parse(row.previous_key_expires_at) > nowMs;
+}
+
+/**
+ * `value` and everything in it frozen: a key's metadata is one object handed to every caller
+ * (the library, MCP tools), so none may change what the next verification returns.
+ */
+export function deepFrozen<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const member of Object.values(value)) deepFrozen(member);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 export function environmentOfRow(row: Pick<VerificationRow, 'environment'>): Environment {
   return row.environment as Environment;
 }

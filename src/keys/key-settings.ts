@@ -177,9 +177,12 @@ export function validRateLimit(raw: unknown): number | null {
   return validInteger(raw, 'rate_limit', 1, RATE_LIMIT_MAX, 'The rate limit', ' verifications per minute (or null for the server default)');
 }
 
+const QUOTA_FIELDS = ['remaining', 'refill'];
+const REFILL_FIELDS = ['amount', 'interval'];
+
 export function validQuota(raw: unknown): QuotaSettings | null {
   if (raw === null) return null;
-  const quota = closedObject(raw, ['quota'], ['remaining', 'refill']);
+  const quota = closedObject(raw, ['quota'], QUOTA_FIELDS);
   if (!Object.hasOwn(quota, 'remaining')) throw missing(['quota', 'remaining']);
   return {
     remaining: validInteger(quota.remaining, ['quota', 'remaining'], 0, QUOTA_MAX, 'The remaining quota', ' verifications'),
@@ -189,7 +192,7 @@ export function validQuota(raw: unknown): QuotaSettings | null {
 
 function validRefill(raw: unknown): QuotaSettings['refill'] {
   if (raw === null) return null;
-  const refill = closedObject(raw, ['quota', 'refill'], ['amount', 'interval']);
+  const refill = closedObject(raw, ['quota', 'refill'], REFILL_FIELDS);
   if (!Object.hasOwn(refill, 'amount')) throw missing(['quota', 'refill', 'amount']);
   const amount = validInteger(refill.amount, ['quota', 'refill', 'amount'], 1, QUOTA_MAX, 'The refill amount', ' verifications');
   if (!Object.hasOwn(refill, 'interval')) throw missing(['quota', 'refill', 'interval']);
@@ -201,12 +204,28 @@ function validRefill(raw: unknown): QuotaSettings['refill'] {
 }
 
 /**
+ * The members of a merge patch's quota, checked before the merge: its null deletes a member,
+ * so `{"quota": {"refil": null}}` would merge into a valid quota with its typo gone.
+ */
+export function checkQuotaPatch(patch: unknown): void {
+  if (!isJsonObject(patch)) return;
+  closedObject(patch, ['quota'], QUOTA_FIELDS);
+  if (isJsonObject(patch.refill)) closedObject(patch.refill, ['quota', 'refill'], REFILL_FIELDS);
+}
+
+const NONE_MISSING: string[] = [];
+
+/**
  * Whether a key with these settings grants every one of `required`: the ones it lacks, in the
  * order asked. Exact string match (no wildcards).
  */
 export function missingScopes(granted: readonly string[], required: readonly string[]): string[] {
-  // A scan rather than a Set: at most 50 granted, and no allocation on the verification path.
-  return required.filter((scope) => !granted.includes(scope));
+  // A scan rather than a Set (at most 50 granted), and an array only for a refusal: a granted
+  // requirement allocates nothing on the verification path.
+  for (const scope of required) {
+    if (!granted.includes(scope)) return required.filter((asked) => !granted.includes(asked));
+  }
+  return NONE_MISSING;
 }
 
 type Field = InvalidInput['field'];
@@ -222,8 +241,10 @@ function closedObject(raw: unknown, field: readonly string[], allowed: readonly 
   return raw;
 }
 
-/** An integer from `min` to `max`. A boolean or a numeric string is no integer, however it reads. */
-/** An integer from `min` to `max`, else InvalidInput at `field` ("<subject> should be from <min> to <max><unit>"). */
+/**
+ * An integer from `min` to `max`, else InvalidInput at `field` ("<subject> should be from <min>
+ * to <max><unit>"). A boolean or a numeric string is no integer, however it reads.
+ */
 export function validInteger(raw: unknown, field: Field, min: number, max: number, subject: string, unit: string): number {
   if (typeof raw !== 'number' || !Number.isInteger(raw)) {
     throw new InvalidInput(field, 'Input should be a valid integer', 'int_type');

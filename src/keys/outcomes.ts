@@ -19,12 +19,6 @@ interface RefusalMeaning {
    * making an object for it (see src/http/verify-routes.ts).
    */
   error: KeygateError;
-  /**
-   * Whether a refusal of this kind carries an error of its own, naming what only it knows (the
-   * missing scopes, the wait): then `error` is the kind's class and generic detail, which every
-   * adapter reads the same way.
-   */
-  specific?: true;
   /** What the MCP verifier raises (the SDK's requireBearerAuth has no 503: see mcp.ts). */
   mcp: McpError;
 }
@@ -46,9 +40,9 @@ const REFUSAL_MEANINGS = {
   unknown: invalidKey,
   expired: invalidKey,
   disabled: invalidKey,
-  insufficient_scope: { error: new Forbidden('The key lacks a required scope'), specific: true, mcp: 'insufficient_scope' },
-  rate_limited: { error: new TooManyRequests('Rate limit exceeded for this key', 60), specific: true, mcp: 'too_many_requests' },
-  quota_exhausted: { error: new TooManyRequests("This key's usage limit is reached", undefined), specific: true, mcp: 'too_many_requests' },
+  insufficient_scope: { error: new Forbidden('The key lacks a required scope'), mcp: 'insufficient_scope' },
+  rate_limited: { error: new TooManyRequests('Rate limit exceeded for this key', 60), mcp: 'too_many_requests' },
+  quota_exhausted: { error: new TooManyRequests("This key's usage limit is reached", undefined), mcp: 'too_many_requests' },
   overloaded: { error: overloaded(), mcp: 'server_error' },
 } as const satisfies Record<string, RefusalMeaning>;
 
@@ -60,7 +54,11 @@ export const REFUSALS = Object.keys(REFUSAL_MEANINGS) as Refusal[];
 export const VERIFICATION_RESULTS = ['valid', ...REFUSALS] as const;
 export type VerificationResult = (typeof VERIFICATION_RESULTS)[number];
 
-/** A refused verification: why, and for a specific kind (see RefusalMeaning) its own error. */
+/**
+ * A refused verification: why, and for the kinds that name more (the missing scopes, the wait:
+ * insufficient_scope, rate_limited, quota_exhausted) an error of its own. The table's error is
+ * then the kind's class and generic detail, which is what an adapter answers without one.
+ */
 export interface RefusedKey {
   reason: Refusal;
   error?: KeygateError;

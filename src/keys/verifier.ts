@@ -8,7 +8,7 @@ import type { Environment, KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { KeyChanges } from './key-changes.js';
 import type { LastUseRecorder } from './last-use.js';
-import { environmentOfRow, quotaOfRow, settingsOfRow } from './key-record.js';
+import { deepFrozen, environmentOfRow, graceRunning, quotaOfRow, settingsOfRow } from './key-record.js';
 import { missingScopes, type KeyStatus } from './key-settings.js';
 import type { RefusedKey, Refusal, VerificationResult } from './outcomes.js';
 import { dueRefill, quotaAsOf, type QuotaState } from './quota.js';
@@ -37,8 +37,9 @@ export { refusalError, VERIFICATION_RESULTS, type Refusal, type VerificationResu
 // a refused verification never uses up a quota.
 // Warm entries and refusals are keyed by an HMAC under a key that lives only in this process:
 // the cache holds no key, and nothing in it is useful outside this process.
-// Steps 1 to 3 need no promise: a warm key without a quota is settled synchronously
-// (verifyNow), which the HTTP route turns into its answer in the same tick.
+// Steps 1 to 3 need no promise: a warm key without a quota is settled synchronously (verifyNow)
+// where the per-key rate limit counts in memory, which the HTTP route turns into its answer in
+// the same tick; a quota's use, or counters in Redis, take a round trip.
 
 export interface VerifiedKey {
   userId: string;
@@ -106,7 +107,7 @@ export class KeyVerifier {
   private readonly rehashing = new Set<string>();
   constructor(
     private readonly repository: ApiKeyRepository,
-    /** The path of the one change verification makes to a key: a rehash. */
+    /** The path of the one settings change verification makes: a rehash (a quota's use is a count, see key-changes.ts). */
     private readonly changes: KeyChanges,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
@@ -195,7 +196,7 @@ export class KeyVerifier {
    * no hash work, whether or not the row had to be read to be sure.
    */
   private async matchedHash(cacheKey: string, presented: string, row: VerificationRow, entry: WarmEntry | undefined): Promise<string | undefined> {
-    const previous = row.previous_key_expires_at !== null && Date.parse(row.previous_key_expires_at) > Date.now() ? row.previous_key_hash : null;
+    const previous = graceRunning(row, Date.now()) ? row.previous_key_hash : null;
     const warmHit = entry !== undefined && (entry.keyHash === row.key_hash || entry.keyHash === previous);
     this.observer.warmCache(warmHit);
     if (warmHit) return entry.keyHash;
@@ -320,7 +321,8 @@ function warmEntry(row: VerificationRow, matchedHash: string): WarmEntry {
       expiresAt: row.expires_at,
       environment: environmentOfRow(row),
       scopes: Object.freeze(settings.scopes),
-      metadata: Object.freeze(settings.metadata),
+      // At most 16 levels and 4 KiB, frozen once per version of the row.
+      metadata: deepFrozen(settings.metadata),
     },
     keyHash: matchedHash,
     version: row.version,

@@ -13,8 +13,8 @@ export type SettingsChange = Pick<
   'name' | 'expires_at' | 'scopes' | 'metadata' | 'status' | 'rate_limit' | 'quota_remaining' | 'quota_refill_amount' | 'quota_refill_interval' | 'quota_period'
 >;
 
-/** What a key holds beyond its owner, name and times: read by management and verification alike. */
-const settingsColumns = [
+/** What management and verification both read of a key. */
+const sharedColumns = [
   'key_id',
   'user_id',
   'name',
@@ -32,9 +32,9 @@ const settingsColumns = [
   'version',
 ] as const;
 
-const metadataColumns = [...settingsColumns, 'created_at', 'last_used_at'] as const satisfies readonly (keyof ApiKeyMetadata)[];
+const metadataColumns = [...sharedColumns, 'created_at', 'last_used_at'] as const satisfies readonly (keyof ApiKeyMetadata)[];
 
-const verificationColumns = [...settingsColumns, 'key_hash', 'previous_key_hash'] as const satisfies readonly (keyof VerificationRow)[];
+const verificationColumns = [...sharedColumns, 'key_hash', 'previous_key_hash'] as const satisfies readonly (keyof VerificationRow)[];
 
 /** What a successful quota use leaves: verifications left, and the period they belong to. */
 export interface QuotaUse {
@@ -94,10 +94,10 @@ export class ApiKeyRepository {
   }
 
   /** What rotating the user's key needs: its hash and environment. */
-  async findForRotation(userId: string, keyId: string): Promise<Pick<ApiKeyRow, 'key_hash' | 'environment'> | undefined> {
+  async findForRotation(userId: string, keyId: string): Promise<Pick<ApiKeyRow, 'key_hash' | 'environment' | 'version'> | undefined> {
     return this.db
       .selectFrom('api_keys')
-      .select(['key_hash', 'environment'])
+      .select(['key_hash', 'environment', 'version'])
       .where('key_id', '=', keyId)
       .where('user_id', '=', userId)
       .executeTakeFirst();
@@ -185,12 +185,21 @@ export class KeyWrites {
   }
 
   /**
-   * Gives the user's key the hash `to` in place of `from`, only if it still is `from`: of two
-   * concurrent rotations exactly one takes effect. The old secret keeps working until
-   * `previousExpiresAt` (a grace period), or not at all (null); either way a previous secret of
-   * an earlier rotation stops at once. The key's metadata when it took effect, else undefined.
+   * Gives the user's key the hash `to` in place of `from`, only if the key is still at `version`:
+   * of two concurrent rotations (or a rotation and a PATCH) exactly one takes effect. A rehash
+   * meanwhile moves no version, and `from` still matches the old secret. The old secret keeps
+   * working until `previousExpiresAt` (a grace period), or not at all (null); either way a
+   * previous secret of an earlier rotation stops at once. The key's metadata when it took
+   * effect, else undefined.
    */
-  async rotate(userId: string, keyId: string, from: string, to: string, previousExpiresAt: string | null): Promise<ApiKeyMetadata | undefined> {
+  async rotate(
+    userId: string,
+    keyId: string,
+    version: number,
+    from: string,
+    to: string,
+    previousExpiresAt: string | null,
+  ): Promise<ApiKeyMetadata | undefined> {
     return this.trx
       .updateTable('api_keys')
       .set((eb) => ({
@@ -201,7 +210,7 @@ export class KeyWrites {
       }))
       .where('key_id', '=', keyId)
       .where('user_id', '=', userId)
-      .where('key_hash', '=', from)
+      .where('version', '=', version)
       .returning(metadataColumns)
       .executeTakeFirst();
   }
