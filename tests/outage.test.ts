@@ -350,9 +350,11 @@ describe('a SQLite file another connection keeps locked', { skip: sqliteOnly }, 
 });
 
 describe('which failures mean the database does not answer', () => {
-  test('on PostgreSQL: refused, reset, timed out, terminated, SQLSTATE 08xxx, 57P01-57P03, 53300', () => {
+  test('on PostgreSQL: refused, reset, timed out, a name that does not resolve now, terminated, SQLSTATE 08xxx, 57P01-57P03, 53300', () => {
     for (const error of [
       withCode('ECONNREFUSED'),
+      withCode('ENOTFOUND'),
+      withCode('EAI_AGAIN'),
       withCode('ECONNRESET'),
       withCode('ETIMEDOUT'),
       new AggregateError([withCode('ECONNREFUSED'), withCode('ECONNREFUSED')]),

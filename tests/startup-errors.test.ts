@@ -268,6 +268,12 @@ describe('PostgreSQL that cannot be used', { skip: coveredOnce }, () => {
     await bothStopWith(url, new RegExp(`^keygate: DATABASE_URL postgres://alice:\\*\\*\\*@127\\.0\\.0\\.1:${port}/keygate: PostgreSQL does not answer \\(.*ECONNREFUSED.*\\): start it, or correct the host and port in DATABASE_URL$`));
   });
 
+  test('a host name that does not resolve: one line naming it, not a stack', async () => {
+    // .invalid never resolves (RFC 2606).
+    const url = `postgres://alice:${WRONG_PASSWORD}@db.invalid:5432/keygate`;
+    await bothStopWith(url, /^keygate: DATABASE_URL postgres:\/\/alice:\*\*\*@db\.invalid:5432\/keygate: the host db\.invalid (is not found|could not be resolved now) \(.*\): correct the host in DATABASE_URL$/);
+  });
+
   test('a wrong password', { skip: noPostgres && 'PostgreSQL is not installed' }, async () => {
     await bothStopWith(urlFor('alice', WRONG_PASSWORD), /^keygate: DATABASE_URL postgres:\/\/alice:\*\*\*@.*: PostgreSQL refused the login \(password authentication failed for user "alice"\): correct the user and password in DATABASE_URL$/);
   });

@@ -30,6 +30,12 @@ function messageOf(error: Error): string {
 function postgresReason(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined;
   const code = codeOf(error) ?? '';
+  // At start, a name that does not resolve is most likely mistyped.
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    const host = (error as { hostname?: string }).hostname ?? 'in DATABASE_URL';
+    const what = code === 'ENOTFOUND' ? 'is not found' : 'could not be resolved now';
+    return `the host ${host} ${what} (${error.message}): correct the host in DATABASE_URL`;
+  }
   if (postgresDoesNotAnswer(error)) {
     return `PostgreSQL does not answer (${messageOf(error)}): start it, or correct the host and port in DATABASE_URL`;
   }

@@ -1,8 +1,12 @@
 // Which failures of a database driver mean "the database does not answer": worth a retry
 // later, unlike a bad query or a bug, which stay errors (500).
 
-/** Socket failures node-postgres passes on as they come: the server is down or out of reach. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/**
+ * Socket failures node-postgres passes on as they come: the server is down or out of reach, or
+ * its name does not resolve now (ENOTFOUND too: a DNS record that comes and goes, as a
+ * database's service name may while it is rescheduled, is no bug of the request).
+ */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /** admin shutdown, crash shutdown, cannot connect now (starting or stopping), too many connections. */
 const POSTGRES_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
