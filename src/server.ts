@@ -13,6 +13,7 @@ import type { HttpTimeouts } from './config.js';
 import { Unavailable } from './errors.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
+import { selfRevokeRoute } from './http/self-revoke-route.js';
 import { verifyRoutes } from './http/verify-routes.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
 import { acceptEmptyJsonBodies } from './http/json-body.js';
@@ -184,5 +185,6 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));
+  await app.register(selfRevokeRoute(keygate.verifier, keygate.apiKeys, rateLimits.verify));
   return app;
 }

@@ -25,6 +25,7 @@ const OPERATIONS = [
   { method: 'POST', path: '/api/v1/api-keys/{key_id}/rotate', summary: 'Rotate Api Key' },
   { method: 'POST', path: '/api/v1/api-keys/verify', summary: 'Verify Api Key' },
   { method: 'POST', path: '/api/v1/api-keys/validate', summary: 'Validate Api Key' },
+  { method: 'POST', path: '/api/v1/api-keys/self-revoke', summary: 'Self-revoke Api Key' },
   { method: 'GET', path: '/.well-known/jwks.json', summary: 'Exchange token keys' },
 ];
 

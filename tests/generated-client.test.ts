@@ -32,6 +32,7 @@ const OPERATIONS = {
   revoke_api_key_api_v1_api_keys_key_id_delete: 'revokeApiKeyApiV1ApiKeysKeyIdDelete',
   verify_api_key: 'verifyApiKey',
   validate_api_key: 'validateApiKey',
+  self_revoke_api_key: 'selfRevokeApiKey',
   exchange_jwks: 'exchangeJwks',
 } as const;
 type SdkFunctionName = (typeof OPERATIONS)[keyof typeof OPERATIONS];

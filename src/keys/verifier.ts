@@ -144,6 +144,22 @@ export class KeyVerifier {
     return this.refused.has(cacheKey) ? undefined : this.format.authenticKeyId(presented);
   }
 
+  /**
+   * The key whose secret `presented` is (the current one, or during a grace the previous one),
+   * whatever its status, expiry, scopes or quota; undefined for anything else. What a holder
+   * revoking their own key needs: a leaked key is killed by whoever finds it, disabled or not.
+   * Always from the row (a rare call, so exact without the change stamp), with no verification
+   * counted and no last use noted.
+   */
+  async secretHolder(presented: string): Promise<Pick<VerifiedKey, 'userId' | 'keyId'> | undefined> {
+    if (!this.format.hasKeyLength(presented)) return undefined;
+    const cacheKey = this.cacheKeys.tag(presented);
+    if (this.refused.has(cacheKey)) return undefined;
+    const keyId = this.format.keyIdOf(presented);
+    if (keyId === undefined) return undefined;
+    return (await this.checkRow(presented, keyId, cacheKey, this.warm.peek(cacheKey)))?.key;
+  }
+
   private observed(verification: Verification, started: number): Verification {
     this.observer.verified(verification.valid ? 'valid' : verification.reason, (performance.now() - started) / 1000);
     return verification;
