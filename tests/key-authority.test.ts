@@ -845,6 +845,21 @@ describe('typos that must not pass for something else', () => {
     assert.equal((await verify(key.api_key)).status, 200, 'the key was not rotated');
   });
 
+  test('a rotate body that is JSON but no object (null, a list, a number) is 422 dict_type and rotates nothing', async () => {
+    const user = await newUser();
+    const key = await createKey(user.token);
+    for (const body of ['null', '[]', '5']) {
+      const response = await call(server.baseUrl, 'POST', `/api/v1/api-keys/${key.key_id}/rotate`, {
+        token: user.token,
+        headers: { 'content-type': 'application/json' },
+        rawBody: body,
+      });
+      assert.equal(response.status, 422, `${body}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.detail[0].type, 'dict_type');
+    }
+    assert.equal((await verify(key.api_key)).status, 200, 'the key was not rotated');
+  });
+
   test('a PATCH of a quota with a misspelt member set to null is 422, though the merge would drop it', async () => {
     const user = await newUser();
     const key = await createKey(user.token, { name: 'q', quota: { remaining: 5 } });

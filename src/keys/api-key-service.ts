@@ -7,6 +7,8 @@ import type { KeyChanges } from './key-changes.js';
 import { environmentOfRow, graceRunning, quotaColumns, quotaOfRow, settingsColumns, settingsOfRow } from './key-record.js';
 import {
   checkQuotaPatch,
+  closedObject,
+  SETTINGS_FIELDS,
   DEFAULT_SETTINGS,
   readSettings,
   settingsDocument,
@@ -26,7 +28,7 @@ export interface KeyRules {
 }
 
 /** The fields a PATCH may change; anything else is refused, not ignored. */
-const PATCHABLE = ['name', 'expires_at', 'scopes', 'metadata', 'status', 'rate_limit', 'quota'] as const;
+const PATCHABLE = ['name', 'expires_at', ...SETTINGS_FIELDS];
 
 export const NAME_MAX_LENGTH = 100;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -128,11 +130,7 @@ export class ApiKeyService {
    */
   async update(userId: string, keyId: string, patch: unknown): Promise<KeyDetails> {
     if (!isJsonObject(patch)) throw new InvalidInput([], 'The body must be a JSON object: a JSON merge patch of the key', 'dict_type');
-    for (const field of Object.keys(patch)) {
-      if (!(PATCHABLE as readonly string[]).includes(field)) {
-        throw new InvalidInput(field, `Unknown field; a key's ${PATCHABLE.join(', ')} can change`, 'extra_forbidden');
-      }
-    }
+    closedObject(patch, [], PATCHABLE);
     checkQuotaPatch(patch.quota);
     const row = await this.owned(userId, keyId);
     const current = this.detailsOf(row);

@@ -77,6 +77,9 @@ export function settingsDocument(settings: KeySettings): KeySettingsDocument {
  * take `base`'s values), validating each; throws InvalidInput naming the first bad field. The
  * other fields of `body` are the caller's to check.
  */
+/** The fields of a request that carry settings, as create and PATCH name them. */
+export const SETTINGS_FIELDS = ['scopes', 'metadata', 'status', 'rate_limit', 'quota'] as const;
+
 export function readSettings(body: Record<string, unknown>, base: KeySettings): KeySettings {
   const given = (field: string) => Object.hasOwn(body, field);
   return {
@@ -230,12 +233,15 @@ export function missingScopes(granted: readonly string[], required: readonly str
 
 type Field = InvalidInput['field'];
 
-/** An object with no members but `allowed`: a misspelt member is refused, not ignored. */
-function closedObject(raw: unknown, field: readonly string[], allowed: readonly string[]): Record<string, unknown> {
+/**
+ * An object with no members but `allowed`: a misspelt member is refused, not ignored. `field`
+ * is where it stands in the body ([] for the body itself).
+ */
+export function closedObject(raw: unknown, field: readonly string[], allowed: readonly string[]): Record<string, unknown> {
   if (!isJsonObject(raw)) throw new InvalidInput(field, 'Input should be a valid dictionary', 'dict_type');
   const extra = Object.keys(raw).find((key) => !allowed.includes(key));
   if (extra !== undefined) {
-    const message = `Extra inputs are not permitted: ${field.join('.')} has only ${allowed.join(' and ')}`;
+    const message = `Extra inputs are not permitted: ${field.length === 0 ? 'the body' : field.join('.')} has only ${allowed.join(', ')}`;
     throw new InvalidInput([...field, extra], message, 'extra_forbidden');
   }
   return raw;
