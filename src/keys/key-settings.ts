@@ -241,7 +241,7 @@ export function closedObject(raw: unknown, field: readonly string[], allowed: re
   if (!isJsonObject(raw)) throw new InvalidInput(field, 'Input should be a valid dictionary', 'dict_type');
   const extra = Object.keys(raw).find((key) => !allowed.includes(key));
   if (extra !== undefined) {
-    const message = `Extra inputs are not permitted: ${field.length === 0 ? 'the body' : field.join('.')} has only ${allowed.join(', ')}`;
+    const message = `Extra inputs are not permitted: ${field.length === 0 ? 'the body' : field.join('.')} has only ${[allowed.slice(0, -1).join(', '), allowed.at(-1)].filter(Boolean).join(' and ')}`;
     throw new InvalidInput([...field, extra], message, 'extra_forbidden');
   }
   return raw;
