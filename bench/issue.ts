@@ -1,4 +1,5 @@
 import type { Keygate } from '../src/app.js';
+import { userActor } from '../src/audit/actor.js';
 
 // Keys for the bench, issued through keygate's own ApiKeyService so that they carry real hashes
 // (bcrypt or HMAC, as KEYGATE_KEY_HASH says) and real authenticity tags. Shared by the server
@@ -12,7 +13,7 @@ export async function issueKeys(keygate: Keygate, count: number, perUser: number
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
-      const issued = await keygate.apiKeys.create(`bench-user-${Math.floor(i / perUser)}`, { name: `bench key ${i}` });
+      const issued = await keygate.apiKeys.create(userActor(`bench-user-${Math.floor(i / perUser)}`), { name: `bench key ${i}` });
       keys[i] = issued.apiKey;
     }
   };
@@ -27,7 +28,7 @@ const AUTHORITY_METADATA = { team: 'search', plan: 'pro', owner: 'ci@example.com
 /** A key with scopes and metadata, as a user of the key model's authority would have (h). */
 export async function authorityKey(keygate: Keygate): Promise<string> {
   const settings = { scopes: AUTHORITY_SCOPES, metadata: AUTHORITY_METADATA };
-  return (await keygate.apiKeys.create('bench-authority-user', { name: 'scoped', settings })).apiKey;
+  return (await keygate.apiKeys.create(userActor('bench-authority-user'), { name: 'scoped', settings })).apiKey;
 }
 
 /**
@@ -36,7 +37,7 @@ export async function authorityKey(keygate: Keygate): Promise<string> {
  * on is a remembered refusal. Its own user, so it counts against no other key's limits.
  */
 export async function rotatedAwayKey(keygate: Keygate): Promise<string> {
-  const issued = await keygate.apiKeys.create('bench-rotated-user', { name: 'rotated away' });
-  await keygate.apiKeys.rotate('bench-rotated-user', issued.keyId);
+  const issued = await keygate.apiKeys.create(userActor('bench-rotated-user'), { name: 'rotated away' });
+  await keygate.apiKeys.rotate(userActor('bench-rotated-user'), issued.keyId);
   return issued.apiKey;
 }

@@ -9,6 +9,8 @@ import { LastUseRecorder } from './keys/last-use.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository, KeyChangeStamp } from './store/api-keys-repository.js';
+import { AuditRepository } from './store/audit-repository.js';
+import { AuditTrail } from './audit/audit-trail.js';
 import { openDatabase, type KeygateDb } from './store/database.js';
 import type { DatabaseOutages } from './store/outage.js';
 import { getOrCreateSetting } from './store/settings.js';
@@ -20,6 +22,9 @@ export interface Keygate {
   config: Config;
   db: KeygateDb;
   apiKeys: ApiKeyService;
+  /** The one path of every change to a key: tells its listeners of each audit event. */
+  changes: KeyChanges;
+  audit: AuditTrail;
   users: UserTokenVerifier;
   /** The HS256 secret of local user tokens. */
   userTokenSecret: string;
@@ -77,7 +82,7 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaitMs: config.bcryptQueueWaitMs,
   });
   const lastUse = new LastUseRecorder(repository, config.lastUsedFlushMs, onError);
-  const changes = new KeyChanges(repository);
+  const changes = new KeyChanges(repository, new AuditRepository(store.db));
   const verifier = new KeyVerifier(repository, changes, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
   return {
     db: store.db,
@@ -108,9 +113,25 @@ export async function openKeygate(config: Config, onError?: (error: unknown) => 
     secret: userTokenSecret,
     oidc: config.oidc,
     requiredScope: config.requiredScope,
+    adminScope: config.adminScope,
     maxTokenTtlSeconds: config.maxTokenTtlSeconds,
   });
   const exchange = await ExchangeTokens.open(db, config.exchange);
   const userTokenSecretGenerated = generatedSecret !== undefined && generatedSecret === userTokenSecret;
-  return { config, db, apiKeys, users, userTokenSecret, userTokenSecretGenerated, verifier: parts.verifier, exchange, metrics, databaseOutages: parts.databaseOutages, close: parts.close };
+  const audit = new AuditTrail(new AuditRepository(db), config.auditRetentionDays);
+  return {
+    config,
+    db,
+    apiKeys,
+    changes: parts.changes,
+    audit,
+    users,
+    userTokenSecret,
+    userTokenSecretGenerated,
+    verifier: parts.verifier,
+    exchange,
+    metrics,
+    databaseOutages: parts.databaseOutages,
+    close: parts.close,
+  };
 }

@@ -13,6 +13,8 @@ export interface OidcConfig {
   audience: string;
   /** Explicit JWKS address; when absent it is read from the issuer's discovery document. */
   jwksUrl: string | undefined;
+  /** A claim (a dotted path) whose values count as scopes, such as `roles` or `realm_access.roles`. */
+  rolesClaim: string | undefined;
 }
 
 /** What verifying keys needs: all that the library's createKeyVerifier reads. */
@@ -44,6 +46,10 @@ export interface Config extends VerifierConfig {
   /** When set, user tokens come from this OpenID Connect provider instead of the local secret. */
   oidc: OidcConfig | undefined;
   requiredScope: string | undefined;
+  /** The scope that makes a user token an admin's (KEYGATE_ADMIN_SCOPE). */
+  adminScope: string;
+  /** How long audit events and usage history are kept, in days; 0 keeps them for ever. */
+  auditRetentionDays: number;
   /** Longest lifetime (exp - iat) of a local user token. */
   maxTokenTtlSeconds: number;
   maxKeysPerUser: number;
@@ -157,6 +163,8 @@ export function loadConfig(env: Env = process.env): Config {
     secret,
     oidc: readOidc(read),
     requiredScope: read('KEYGATE_REQUIRED_SCOPE'),
+    adminScope: read('KEYGATE_ADMIN_SCOPE') ?? 'keygate:admin',
+    auditRetentionDays: integer('KEYGATE_AUDIT_RETENTION_DAYS', 365, 0, 36_500),
     maxTokenTtlSeconds: integer('KEYGATE_MAX_TOKEN_TTL_SECONDS', 30 * 86_400, 60, 366 * 86_400),
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
@@ -230,7 +238,7 @@ function readOidc(read: (name: string) => string | undefined): OidcConfig | unde
   for (const [name, url] of [['KEYGATE_OIDC_ISSUER', issuer], ['KEYGATE_OIDC_JWKS_URL', jwksUrl]] as const) {
     if (url !== undefined && !URL.canParse(url)) throw new ConfigError(`${name} is not a URL: "${url}"`);
   }
-  return { issuer, audience, jwksUrl };
+  return { issuer, audience, jwksUrl, rolesClaim: read('KEYGATE_OIDC_ROLES_CLAIM') };
 }
 
 /** The verifier's settings from the environment, some of them given in code (the library's options). */

@@ -1,4 +1,5 @@
-import { createServer, ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -11,7 +12,9 @@ import Fastify, {
 import type { Keygate } from './app.js';
 import type { HttpTimeouts } from './config.js';
 import { Unavailable } from './errors.js';
+import { adminRoutes } from './http/admin-routes.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
+import { auditRoutes } from './http/audit-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { selfRevokeRoute } from './http/self-revoke-route.js';
 import { verifyRoutes } from './http/verify-routes.js';
@@ -102,6 +105,34 @@ declare module 'fastify' {
   }
 }
 
+/** A request id a proxy or client gave that is safe to keep (in logs and the audit trail). */
+const GIVEN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request's X-Request-Id when it has a safe one, so that a trace spans the proxy and keygate; else a new one. */
+function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && GIVEN_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** How often the server looks for audit events past their retention (and once at start). */
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
+
+/**
+ * Every audit event as a log line too, for a log pipeline to ship; and the trail's retention,
+ * kept by whichever servers run (each purge is idempotent, so several instances may).
+ */
+function keepAuditTrail(app: FastifyInstance, keygate: Keygate): void {
+  keygate.changes.onAuditEvent((event) => app.log.info({ audit: event }, `audit: ${event.action} ${event.outcome}`));
+  const purge = () =>
+    void keygate.audit.purge().then(
+      (purged) => purged > 0 && app.log.info({ purged }, 'audit: events past their retention purged'),
+      (error: unknown) => app.log.error({ err: error }, 'audit: purging old events failed'),
+    );
+  const purging = setInterval(purge, PURGE_INTERVAL_MS).unref();
+  app.addHook('onReady', async () => purge());
+  app.addHook('onClose', () => clearInterval(purging));
+}
+
 export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const { config } = keygate;
   const redactUrl = urlRedactor([config.keyPrefixes.live, config.keyPrefixes.test]);
@@ -125,6 +156,7 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
             },
           },
     bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: requestIdOf,
     // Behind a load balancer, rate limits per client address need the address it forwards.
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
@@ -140,6 +172,7 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
 
   acceptEmptyJsonBodies(app);
   installErrorHandling(app, redactUrl);
+  keepAuditTrail(app, keygate);
   registerContractSchemas(app, config);
 
   await app.register(swagger, {
@@ -182,6 +215,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
     keygate.verifier.authenticKeyId(presented),
   );
   await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
+  await app.register(adminRoutes(keygate.apiKeys, keygate.users, keygate.exchange, keygate.changes, config.adminScope, rateLimits.manage));
+  await app.register(auditRoutes(keygate.audit, keygate.users, keygate.exchange, rateLimits.manage));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));

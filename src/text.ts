@@ -20,3 +20,15 @@ declare global {
 export function isWellFormedUnicode(text: string): boolean {
   return text.isWellFormed();
 }
+
+export const USER_ID_MAX_LENGTH = 255;
+
+/**
+ * What is wrong with a user id (a token's `sub`, the owner an admin creates a key for):
+ * `printable` unless it is 1 to USER_ID_MAX_LENGTH characters with no control character,
+ * `unicode` for a lone surrogate; undefined for a good one.
+ */
+export function userIdProblem(value: unknown): 'printable' | 'unicode' | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > USER_ID_MAX_LENGTH || hasControlCharacters(value)) return 'printable';
+  return isWellFormedUnicode(value) ? undefined : 'unicode';
+}

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { FastHmac } from '../src/keys/fast-hmac.js';
 import { KeyFormat } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hashing.js';
+import { AuditRepository } from '../src/store/audit-repository.js';
 import { ApiKeyService } from '../src/keys/api-key-service.js';
 import { KeyChanges } from '../src/keys/key-changes.js';
 import { LimitReached, NotFound } from '../src/errors.js';
@@ -12,6 +13,7 @@ import { ApiKeyRepository, KeyChangeStamp } from '../src/store/api-keys-reposito
 import { openDatabase, type Store } from '../src/store/database.js';
 import { temporaryFolder } from './support/keygate.js';
 import { testHashSettings } from './support/keys.js';
+import { userActor } from '../src/audit/actor.js';
 
 // The key service on a real SQLite file, with a hasher that counts its work: refusals that need
 // no hashing must cost none (a bcrypt hash is tens of milliseconds of a thread).
@@ -34,7 +36,7 @@ before(async () => {
   store = await openDatabase({ kind: 'sqlite', path: join(folder, 'keygate.db') });
   const repository = new ApiKeyRepository(store.db, new KeyChangeStamp(store.externalChanges));
   hasher = new CountingHasher(testHashSettings());
-  service = new ApiKeyService(repository, new KeyChanges(repository), new KeyFormat({ live: 'mcpkey_live_', test: 'mcpkey_test_' }, FastHmac.newKey()), hasher, {
+  service = new ApiKeyService(repository, new KeyChanges(repository, new AuditRepository(store.db)), new KeyFormat({ live: 'mcpkey_live_', test: 'mcpkey_test_' }, FastHmac.newKey()), hasher, {
     maxKeysPerUser: 2,
     defaultExpiresDays: 30,
     maxExpiresDays: 365,
@@ -47,20 +49,20 @@ after(async () => {
 });
 
 test('a create refused at the key limit hashes nothing', async () => {
-  await service.create('full', { name: 'one' });
-  await service.create('full', { name: 'two' });
+  await service.create(userActor('full'), { name: 'one' });
+  await service.create(userActor('full'), { name: 'two' });
   const before = hasher.hashes;
-  await assert.rejects(service.create('full', { name: 'three' }), LimitReached);
+  await assert.rejects(service.create(userActor('full'), { name: 'three' }), LimitReached);
   assert.equal(hasher.hashes, before);
 });
 
 test('a rotate of an unknown or foreign key_id hashes nothing', async () => {
-  const mine = await service.create('owner', { name: 'mine' });
+  const mine = await service.create(userActor('owner'), { name: 'mine' });
   const before = hasher.hashes;
-  await assert.rejects(service.rotate('owner', 'AAAAAAAAAAAA'), NotFound);
-  await assert.rejects(service.rotate('someone else', mine.keyId), NotFound);
-  await assert.rejects(service.rotate('owner', 'not a key id'), NotFound);
+  await assert.rejects(service.rotate(userActor('owner'), 'AAAAAAAAAAAA'), NotFound);
+  await assert.rejects(service.rotate(userActor('someone else'), mine.keyId), NotFound);
+  await assert.rejects(service.rotate(userActor('owner'), 'not a key id'), NotFound);
   assert.equal(hasher.hashes, before);
-  await service.rotate('owner', mine.keyId);
+  await service.rotate(userActor('owner'), mine.keyId);
   assert.equal(hasher.hashes, before + 1);
 });

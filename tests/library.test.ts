@@ -11,6 +11,7 @@ import { createKeyVerifier } from '../src/index.js';
 import { migrations } from '../src/store/migrations/index.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from '../src/store/migrations/state.js';
 import { freshDatabase, temporaryFolder, TEST_SECRET, type TestDatabase } from './support/keygate.js';
+import { userActor } from '../src/audit/actor.js';
 
 // The library inside a host application: it opens only a database keygate's server made,
 // never creates or migrates one, and reads no environment unless told to. The server, for its
@@ -113,7 +114,7 @@ describe("createKeyVerifier and the host's environment", () => {
   before(async () => {
     databaseUrl = (await fresh()).url;
     keygate = await openKeygate(serverConfig(databaseUrl));
-    apiKey = (await keygate.apiKeys.create('env-user', { name: 'env' })).apiKey;
+    apiKey = (await keygate.apiKeys.create(userActor('env-user'), { name: 'env' })).apiKey;
   });
   after(async () => {
     await keygate.close();
@@ -184,12 +185,12 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
   test('keeps its rows: the library waits for the server, which adopts and migrates it without touching kysely_migration', async () => {
     const { url } = await fresh();
     const first = await openKeygate(serverConfig(url));
-    const { apiKey, keyId } = await first.apiKeys.create('legacy-user', { name: 'from 0.1.0' });
+    const { apiKey, keyId } = await first.apiKeys.create(userActor('legacy-user'), { name: 'from 0.1.0' });
     await first.close();
     await asMigratedByKeygate010(url);
 
     // Recognised as keygate's, at an older schema: the library migrates nothing, and says so.
-    await assert.rejects(createKeyVerifier({ databaseUrl: url }), /lacks migrations 0002_key_authority: start this version of keygate's server on it first/);
+    await assert.rejects(createKeyVerifier({ databaseUrl: url }), /lacks migrations 0002_key_authority, 0003_operators: start this version of keygate's server on it first/);
     const probe = hostDb(url);
     try {
       assert.ok(!(await tables(probe)).includes('keygate_migration'), 'the library changed no schema');
@@ -199,7 +200,7 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
         assert.equal((await upgraded.verifier.verify(apiKey)).valid, true);
         assert.deepEqual((await upgraded.apiKeys.list('legacy-user')).map((key) => key.keyId), [keyId]);
         // The 0.1.0 row, migrated: live, active, no scope, no quota.
-        const details = await upgraded.apiKeys.get('legacy-user', keyId);
+        const details = await upgraded.apiKeys.get(userActor('legacy-user'), keyId);
         assert.equal(details.environment, 'live');
         assert.deepEqual(details.settings, { scopes: [], metadata: {}, status: 'active', rateLimit: null, quota: null });
       } finally {
@@ -224,7 +225,7 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
   test('several servers starting on it at once adopt it once', async () => {
     const { url } = await fresh();
     const first = await openKeygate(serverConfig(url));
-    const { apiKey } = await first.apiKeys.create('legacy-user', { name: 'k' });
+    const { apiKey } = await first.apiKeys.create(userActor('legacy-user'), { name: 'k' });
     await first.close();
     await asMigratedByKeygate010(url);
 
@@ -265,7 +266,7 @@ describe("keygate's server next to a host application's Kysely migrations", () =
         const hostRows = await migrationRows(host, 'kysely_migration');
 
         const keygate = await openKeygate(serverConfig(url));
-        const { apiKey } = await keygate.apiKeys.create('next-to-host', { name: 'k' });
+        const { apiKey } = await keygate.apiKeys.create(userActor('next-to-host'), { name: 'k' });
         await keygate.close();
         assert.deepEqual(await migrationRows(host, 'kysely_migration'), hostRows, "the host's rows, untouched");
         assert.deepEqual(await migrationRows(host, 'keygate_migration'), ALL_MIGRATIONS);

@@ -23,6 +23,7 @@ import {
   type RunningKeygate,
 } from './support/keygate.js';
 import { forgedKey, unknownKey } from './support/keys.js';
+import { userActor } from '../src/audit/actor.js';
 
 const VERIFIED_FIELDS = ['environment', 'expires_at', 'key_id', 'metadata', 'name', 'scopes', 'user_id', 'valid'];
 const INVALID = { detail: 'Invalid API key' };
@@ -254,7 +255,7 @@ describe('cold keys in a burst', () => {
     try {
       const token = await server.tokenFor('burst-user');
       const keys = await Promise.all(
-        Array.from({ length: 200 }, () => server.keygate.apiKeys.create('burst-user', { name: 'burst' }).then((key) => key.apiKey)),
+        Array.from({ length: 200 }, () => server.keygate.apiKeys.create(userActor('burst-user'), { name: 'burst' }).then((key) => key.apiKey)),
       );
       assert.equal((await call(server.baseUrl, 'GET', '/api/v1/api-keys/', { token })).body.length, 200);
       const before = await bcryptCompares(server.baseUrl);

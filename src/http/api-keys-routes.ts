@@ -3,6 +3,7 @@ import type { ApiKeyService, ApiKeyView, CreateKeyInput, KeyDetails } from '../k
 import { closedObject, settingsDocument, SETTINGS_FIELDS } from '../keys/key-settings.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { callerActor } from './actor.js';
 import { requireBearerUser } from './authenticate.js';
 import type { RateLimitHook } from './rate-limits.js';
 import {
@@ -21,14 +22,14 @@ import {
 // Go client refuses unknown fields); what keys gained is optional on the way in (create's
 // settings, rotate's grace) and shown only by the new endpoints.
 
-const keyIdParams = {
+export const keyIdParams = {
   type: 'object',
   required: ['key_id'],
   properties: { key_id: { type: 'string', title: 'Key Id', maxLength: 64 } },
 } as const;
 
 const tags = ['API Keys'];
-const security = [{ [BEARER_SCHEME]: [] }];
+export const security = [{ [BEARER_SCHEME]: [] }];
 
 interface CreateBody extends Record<string, unknown> {
   name?: unknown;
@@ -40,10 +41,22 @@ interface CreateBody extends Record<string, unknown> {
  * What a create body may hold: a misspelt setting ("quotas", "stauts") must not make a key with
  * none, so anything else is refused, as PATCH and rotate refuse theirs.
  */
-const CREATE_FIELDS = ['name', 'expires_days', 'environment', ...SETTINGS_FIELDS];
+export const CREATE_FIELDS = ['name', 'expires_days', 'environment', ...SETTINGS_FIELDS];
 
 /** PATCH's body may also be sent as what it is, a JSON merge patch (RFC 7396). */
 const MERGE_PATCH = 'application/merge-patch+json';
+
+/**
+ * What every route that manages keys shares, in its encapsulated context: a bearer user token on
+ * every request, the per-user rate limit, and PATCH's merge-patch body.
+ */
+export function managementContext(app: FastifyInstance, users: UserTokenVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook): void {
+  app.decorateRequest('caller', null as never);
+  app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addHook('onRequest', requireBearerUser(users, exchange));
+  // Per user, so after the bearer hook; still before the body is read.
+  if (rateLimit !== undefined) app.addHook('onRequest', rateLimit);
+}
 
 export function apiKeyRoutes(
   service: ApiKeyService,
@@ -52,11 +65,7 @@ export function apiKeyRoutes(
   rateLimit?: RateLimitHook,
 ) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.decorateRequest('caller', null as never);
-    app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
-    app.addHook('onRequest', requireBearerUser(users, exchange));
-    // Per user, so after the bearer hook; still before the body is read.
-    if (rateLimit !== undefined) app.addHook('onRequest', rateLimit);
+    managementContext(app, users, exchange, rateLimit);
 
     app.post<{ Body: CreateBody | { request: CreateBody } }>(
       '/api/v1/api-keys/',
@@ -82,7 +91,7 @@ export function apiKeyRoutes(
         const body = isEmbeddedCreateBody(request.body) ? (request.body.request as CreateBody) : request.body;
         closedObject(body, [], CREATE_FIELDS);
         const input: CreateKeyInput = { name: body.name, expiresDays: body.expires_days, environment: body.environment, settings: body };
-        const issued = await service.create(request.caller.userId, input);
+        const issued = await service.create(callerActor(request), input);
         // The key in clear: no cache, a browser's or a proxy's, may keep this answer.
         return reply
           .code(201)
@@ -108,107 +117,141 @@ export function apiKeyRoutes(
       async (request) => (await service.list(request.caller.userId)).map(keyResponse),
     );
 
-    app.delete<{ Params: { key_id: string } }>(
-      '/api/v1/api-keys/:key_id',
-      {
-        schema: {
-          operationId: 'revoke_api_key_api_v1_api_keys_key_id_delete',
-          summary: 'Revoke Api Key',
-          description:
-            'Permanently deletes the API key; clients using it lose access at once. ' +
-            'A key that does not exist or is not yours is left alone, with the same answer.',
-          tags,
-          security,
-          params: keyIdParams,
-          response: contractResponses({ 204: { description: 'Successful Response', type: 'null' } }),
-        },
-      },
-      async (request, reply) => {
-        await service.revoke(request.caller.userId, request.params.key_id);
-        return reply.code(204).send();
-      },
-    );
-
-    app.get<{ Params: { key_id: string } }>(
-      '/api/v1/api-keys/:key_id',
-      {
-        schema: {
-          operationId: 'get_api_key',
-          summary: 'Get Api Key',
-          description: 'One of your keys in full: settings, quota left and next refill, a grace in progress. Never the key itself.',
-          tags,
-          security,
-          params: keyIdParams,
-          response: contractResponses({
-            200: { description: 'Successful Response', $ref: 'APIKeyDetails#' },
-            404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
-          }),
-        },
-      },
-      async (request) => detailsResponse(await service.get(request.caller.userId, request.params.key_id)),
-    );
-
-    app.patch<{ Params: { key_id: string }; Body: unknown }>(
-      '/api/v1/api-keys/:key_id',
-      {
-        schema: {
-          operationId: 'update_api_key',
-          summary: 'Update Api Key',
-          description:
-            'Changes name, expires_at, scopes, metadata, status, rate_limit or quota, as a JSON merge patch (RFC 7396; ' +
-            `Content-Type ${MERGE_PATCH} or application/json). In force at the very next verification, on every instance.`,
-          tags,
-          security,
-          params: keyIdParams,
-          // Checked by the domain after the merge, as a whole: a patch is valid when its result is.
-          body: { type: 'object' },
-          response: contractResponses({
-            200: { description: 'Successful Response', $ref: 'APIKeyDetails#' },
-            404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
-            409: { description: 'Conflict - the key changed concurrently; read it and retry', $ref: 'ErrorResponse#' },
-          }),
-        },
-        config: { documentedBody: { $ref: 'UpdateAPIKeyRequest#' } },
-      },
-      async (request) => detailsResponse(await service.update(request.caller.userId, request.params.key_id, request.body)),
-    );
-
-    app.post<{ Params: { key_id: string }; Body: { grace_seconds?: unknown } | undefined }>(
-      '/api/v1/api-keys/:key_id/rotate',
-      {
-        schema: {
-          operationId: 'rotate_api_key_api_v1_api_keys_key_id_rotate_post',
-          summary: 'Rotate Api Key',
-          description:
-            'Issues a new key under the same key_id; the old key stops working at once, or with ' +
-            '`{"grace_seconds": N}` once N seconds have passed.',
-          tags,
-          security,
-          params: keyIdParams,
-          response: contractResponses({
-            200: { description: 'Successful Response', $ref: 'RotateAPIKeyResponse#' },
-            404: { description: 'Not Found - no such key for the current user', $ref: 'ErrorResponse#' },
-            409: { description: 'Conflict - a concurrent rotation or revoke of this key won; this one changed nothing', $ref: 'ErrorResponse#' },
-          }),
-        },
-        config: { documentedBody: { $ref: 'RotateAPIKeyRequest#' } },
-      },
-      async (request, reply) => {
-        // A misspelt grace_seconds must not rotate with no grace at all, killing the old key at once.
-        const body = closedObject(request.body === undefined ? {} : request.body, [], ['grace_seconds']);
-        const rotated = await service.rotate(request.caller.userId, request.params.key_id, { graceSeconds: body.grace_seconds });
-        reply.header('cache-control', 'no-store'); // the new key in clear, as on create
-        return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };
-      },
-    );
+    oneKeyRoutes(app, service, USER_ROUTES);
   };
 }
 
-function keyResponse(key: ApiKeyView) {
+/** Where one key's routes live, and who acts through them. */
+export interface OneKeyRoutes {
+  base: string;
+  actor: 'user' | 'admin';
+  operationIds: Record<'get' | 'update' | 'rotate' | 'revoke', string>;
+  tags: string[];
+  /** Whose key the routes reach, as their descriptions say it. */
+  whose: string;
+  revokeNote: string;
+}
+
+const USER_ROUTES: OneKeyRoutes = {
+  base: '/api/v1/api-keys',
+  actor: 'user',
+  // The seed's own, and keygate's for the two it does not have.
+  operationIds: {
+    get: 'get_api_key',
+    update: 'update_api_key',
+    rotate: 'rotate_api_key_api_v1_api_keys_key_id_rotate_post',
+    revoke: 'revoke_api_key_api_v1_api_keys_key_id_delete',
+  },
+  tags,
+  whose: 'One of your keys',
+  revokeNote: 'A key that does not exist or is not yours is left alone, with the same answer.',
+};
+
+/**
+ * GET, PATCH, rotate and DELETE of one key: the user's routes on their own keys, and the admin
+ * routes, the same on anyone's (the service decides what each actor reaches).
+ */
+export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, routes: OneKeyRoutes): void {
+  app.delete<{ Params: { key_id: string } }>(
+    `${routes.base}/:key_id`,
+    {
+      schema: {
+        operationId: routes.operationIds.revoke,
+        summary: 'Revoke Api Key',
+        description:
+          'Permanently deletes the API key; clients using it lose access at once. ' +
+          routes.revokeNote,
+        tags: routes.tags,
+        security,
+        params: keyIdParams,
+        response: contractResponses({ 204: { description: 'Successful Response', type: 'null' } }),
+      },
+    },
+    async (request, reply) => {
+      await service.revoke(callerActor(request, routes.actor), request.params.key_id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: { key_id: string } }>(
+    `${routes.base}/:key_id`,
+    {
+      schema: {
+        operationId: routes.operationIds.get,
+        summary: 'Get Api Key',
+        description: `${routes.whose} in full: settings, quota left and next refill, a grace in progress. Never the key itself.`,
+        tags: routes.tags,
+        security,
+        params: keyIdParams,
+        response: contractResponses({
+          200: { description: 'Successful Response', $ref: 'APIKeyDetails#' },
+          404: { description: 'Not Found - no such key for the caller', $ref: 'ErrorResponse#' },
+        }),
+      },
+    },
+    async (request) => detailsResponse(await service.get(callerActor(request, routes.actor), request.params.key_id)),
+  );
+
+  app.patch<{ Params: { key_id: string }; Body: unknown }>(
+    `${routes.base}/:key_id`,
+    {
+      schema: {
+        operationId: routes.operationIds.update,
+        summary: 'Update Api Key',
+        description:
+          'Changes name, expires_at, scopes, metadata, status, rate_limit or quota, as a JSON merge patch (RFC 7396; ' +
+          `Content-Type ${MERGE_PATCH} or application/json). In force at the very next verification, on every instance.`,
+        tags: routes.tags,
+        security,
+        params: keyIdParams,
+        // Checked by the domain after the merge, as a whole: a patch is valid when its result is.
+        body: { type: 'object' },
+        response: contractResponses({
+          200: { description: 'Successful Response', $ref: 'APIKeyDetails#' },
+          404: { description: 'Not Found - no such key for the caller', $ref: 'ErrorResponse#' },
+          409: { description: 'Conflict - the key changed concurrently; read it and retry', $ref: 'ErrorResponse#' },
+        }),
+      },
+      config: { documentedBody: { $ref: 'UpdateAPIKeyRequest#' } },
+    },
+    async (request) => detailsResponse(await service.update(callerActor(request, routes.actor), request.params.key_id, request.body)),
+  );
+
+  app.post<{ Params: { key_id: string }; Body: { grace_seconds?: unknown } | undefined }>(
+    `${routes.base}/:key_id/rotate`,
+    {
+      schema: {
+        operationId: routes.operationIds.rotate,
+        summary: 'Rotate Api Key',
+        description:
+          'Issues a new key under the same key_id; the old key stops working at once, or with ' +
+          '`{"grace_seconds": N}` once N seconds have passed.',
+        tags: routes.tags,
+        security,
+        params: keyIdParams,
+        response: contractResponses({
+          200: { description: 'Successful Response', $ref: 'RotateAPIKeyResponse#' },
+          404: { description: 'Not Found - no such key for the caller', $ref: 'ErrorResponse#' },
+          409: { description: 'Conflict - a concurrent rotation or revoke of this key won; this one changed nothing', $ref: 'ErrorResponse#' },
+        }),
+      },
+      config: { documentedBody: { $ref: 'RotateAPIKeyRequest#' } },
+    },
+    async (request, reply) => {
+      // A misspelt grace_seconds must not rotate with no grace at all, killing the old key at once.
+      const body = closedObject(request.body === undefined ? {} : request.body, [], ['grace_seconds']);
+      const rotated = await service.rotate(callerActor(request, routes.actor), request.params.key_id, { graceSeconds: body.grace_seconds });
+      reply.header('cache-control', 'no-store'); // the new key in clear, as on create
+      return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };
+    },
+  );
+}
+
+export function keyResponse(key: ApiKeyView) {
   return { key_id: key.keyId, name: key.name, created: key.created, expires_at: key.expiresAt, last_used: key.lastUsed };
 }
 
-function detailsResponse(key: KeyDetails) {
+export function detailsResponse(key: KeyDetails) {
   const { quota, ...settings } = settingsDocument(key.settings);
   return {
     ...keyResponse(key),

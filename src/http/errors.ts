@@ -191,7 +191,9 @@ function replyInvalid(reply: FastifyReply, detail: ValidationIssue[]): FastifyRe
 }
 
 /** Where the create fields sit: at the top of the body, or under `request` in the embedded shape. */
+/** Where the domain's InvalidInput field is: a GET's in its query string, else in the body. */
 function bodyLocation(request: FastifyRequest): Location {
+  if (request.method === 'GET') return ['query'];
   return isEmbeddedCreateBody(request.body) ? ['body', 'request'] : ['body'];
 }
 

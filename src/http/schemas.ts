@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { NAME_MAX_LENGTH, type KeyRules } from '../keys/api-key-service.js';
+import { ACTOR_TYPES } from '../audit/actor.js';
+import { AUDIT_ACTIONS } from '../audit/audit-event.js';
 import { ENVIRONMENTS } from '../keys/format.js';
+import { USER_ID_MAX_LENGTH } from '../text.js';
 import {
   KEY_STATUSES,
   MAX_SCOPES,
@@ -216,6 +219,71 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
           title: 'Previous Key Expires At',
           description: 'During a grace rotation, when the previous key stops working; else null.',
         },
+      },
+    },
+    {
+      $id: 'AdminCreateAPIKeyRequest',
+      title: 'AdminCreateAPIKeyRequest',
+      description: 'A key for any user (admins only): the fields of CreateAPIKeyRequest, and whose key it is.',
+      type: 'object',
+      required: ['user_id', 'name'],
+      properties: {
+        user_id: { type: 'string', title: 'User Id', maxLength: USER_ID_MAX_LENGTH, description: 'The owner: any user id, or a service account.' },
+        name: { type: 'string', title: 'Name' },
+        expires_days: { type: 'integer', title: 'Expires Days', minimum: 1, maximum: rules.maxExpiresDays, default: rules.defaultExpiresDays },
+        environment: { type: 'string', title: 'Environment', enum: [...ENVIRONMENTS], default: 'live' },
+        ...settingsProperties,
+      },
+    },
+    {
+      $id: 'IssuedAPIKey',
+      title: 'IssuedAPIKey',
+      description: 'A new API key and its owner: `api_key` is shown this once and never again.',
+      type: 'object',
+      required: ['key_id', 'user_id', 'name', 'created', 'expires_at', 'api_key'],
+      properties: {
+        key_id: { type: 'string', title: 'Key Id' },
+        user_id: { type: 'string', title: 'User Id' },
+        name: { type: 'string', title: 'Name' },
+        created: { ...timestamp, title: 'Created' },
+        expires_at: { ...timestamp, title: 'Expires At' },
+        last_used: { type: ['string', 'null'], format: 'date-time', title: 'Last Used' },
+        api_key: { type: 'string', title: 'Api Key' },
+        message: { type: 'string', title: 'Message', default: CREATED_MESSAGE },
+      },
+    },
+    {
+      $id: 'AuditEvent',
+      title: 'AuditEvent',
+      description: 'One change to a key, or one refused attempt at one. Never a key, a secret, a hash or a token.',
+      type: 'object',
+      required: ['event_id', 'occurred_at', 'actor', 'action', 'outcome', 'key_id', 'owner_id', 'changes', 'detail', 'client_address', 'user_agent', 'request_id'],
+      properties: {
+        event_id: { type: 'string', title: 'Event Id' },
+        occurred_at: { ...timestamp, title: 'Occurred At' },
+        actor: {
+          type: 'object',
+          title: 'AuditActor',
+          required: ['type', 'id'],
+          properties: {
+            type: { type: 'string', enum: [...ACTOR_TYPES], description: 'user, admin, cli (the operator\'s OS user), leak_report, key_holder (self-revoke) or system.' },
+            id: { type: 'string', description: 'The user id, OS user, reporter, or key_id of the key holder.' },
+          },
+        },
+        action: { type: 'string', title: 'Action', enum: [...AUDIT_ACTIONS] },
+        outcome: { type: 'string', title: 'Outcome', enum: ['succeeded', 'refused'] },
+        key_id: { type: ['string', 'null'], title: 'Key Id' },
+        owner_id: { type: ['string', 'null'], title: 'Owner Id', description: "The key's owner; null for a key that does not exist." },
+        changes: {
+          type: 'object',
+          title: 'Changes',
+          description: 'Each non-secret field changed: {"old": ..., "new": ...}.',
+          additionalProperties: { type: 'object', required: ['old', 'new'], properties: { old: {}, new: {} } },
+        },
+        detail: { type: 'object', title: 'Detail', additionalProperties: true, description: 'A grace, a leak report\'s URL, a refusal\'s reason.' },
+        client_address: { type: ['string', 'null'], title: 'Client Address' },
+        user_agent: { type: ['string', 'null'], title: 'User Agent' },
+        request_id: { type: ['string', 'null'], title: 'Request Id' },
       },
     },
     {

@@ -3,6 +3,7 @@ import { BadRequest } from '../errors.js';
 import type { ApiKeyService } from '../keys/api-key-service.js';
 import { refusalError } from '../keys/outcomes.js';
 import type { KeyVerifier } from '../keys/verifier.js';
+import { originOf } from './actor.js';
 import { NO_KEY_DETAIL, presentedKey } from './presented-key.js';
 import type { RateLimitHook } from './rate-limits.js';
 import { apiKeySecurity, errorAnswers } from './verify-routes.js';
@@ -41,7 +42,8 @@ export function selfRevokeRoute(verifier: Pick<KeyVerifier, 'secretHolder'>, ser
         const holder = await verifier.secretHolder(presented);
         // The one answer of every refused key, so that nothing tells a wrong key from a revoked one.
         if (holder === undefined) throw refusalError({ reason: 'unknown' });
-        await service.revoke(holder.userId, holder.keyId);
+        // The key's own secret is the proof: its holder acts on that key alone.
+        await service.revoke({ type: 'key_holder', id: holder.keyId, origin: originOf(request) }, holder.keyId);
         return reply.code(204).send();
       },
     );

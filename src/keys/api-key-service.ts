@@ -1,6 +1,9 @@
-import { Conflict, InvalidInput, LimitReached, NotFound } from '../errors.js';
+import { actsForAnyone, type Actor } from '../audit/actor.js';
+import { fieldChanges, type AuditAction, type AuditDraft } from '../audit/audit-event.js';
+import { Conflict, Forbidden, InvalidInput, LimitReached, NotFound } from '../errors.js';
+import { decodeCursor, encodeCursor, validLimit, validTimestamp } from '../list-query.js';
 import { applyMergePatch, isJsonObject } from '../merge-patch.js';
-import type { ApiKeyMetadata, ApiKeyRepository, SettingsChange } from '../store/api-keys-repository.js';
+import type { ApiKeyMetadata, ApiKeyRepository, KeyFilter, SettingsChange } from '../store/api-keys-repository.js';
 import { ENVIRONMENTS, type Environment, type KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { KeyChanges } from './key-changes.js';
@@ -8,6 +11,7 @@ import { environmentOfRow, graceRunning, quotaColumns, quotaOfRow, settingsColum
 import {
   checkQuotaPatch,
   closedObject,
+  KEY_STATUSES,
   SETTINGS_FIELDS,
   DEFAULT_SETTINGS,
   readSettings,
@@ -17,7 +21,7 @@ import {
   type QuotaSettings,
 } from './key-settings.js';
 import { dueRefill, periodStart, quotaAsOf } from './quota.js';
-import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
+import { hasControlCharacters, isWellFormedUnicode, USER_ID_MAX_LENGTH, userIdProblem } from '../text.js';
 
 export interface KeyRules {
   maxKeysPerUser: number;
@@ -35,6 +39,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface ApiKeyView {
   keyId: string;
+  /** The owner. */
+  userId: string;
   name: string;
   created: string;
   expiresAt: string;
@@ -48,7 +54,6 @@ export interface IssuedKey extends ApiKeyView {
 
 /** One key in full, as GET and PATCH answer: never a secret or a hash. */
 export interface KeyDetails extends ApiKeyView {
-  userId: string;
   environment: Environment;
   /** With the quota's remaining as of now (a refill that is due counts as done). */
   settings: KeySettings;
@@ -59,6 +64,8 @@ export interface KeyDetails extends ApiKeyView {
 }
 
 export interface CreateKeyInput {
+  /** The owner, for an actor who acts for anyone (an admin, the CLI); a user's keys are their own. */
+  userId?: unknown;
   name: unknown;
   expiresDays?: unknown;
   environment?: unknown;
@@ -66,7 +73,26 @@ export interface CreateKeyInput {
   settings?: Record<string, unknown>;
 }
 
-/** Every rule about a user's API keys, whoever calls: HTTP, the CLI or the library. */
+/** What an operator's listing of every user's keys asks, as a query string gives it. */
+export interface KeyListQuery {
+  userId?: unknown;
+  status?: unknown;
+  environment?: unknown;
+  limit?: unknown;
+  cursor?: unknown;
+}
+
+/** A page of every user's keys, and where the next one starts (null: this was the last). */
+export interface KeyPage {
+  keys: KeyDetails[];
+  nextCursor: string | null;
+}
+
+/**
+ * Every rule about API keys, whoever calls: HTTP, the CLI or the library. Each method takes the
+ * actor: a user reaches their own keys only (anyone else's reads as absent, and the attempt is
+ * audited); an admin, the CLI, a leak report or a key's holder reach any key.
+ */
 export class ApiKeyService {
   constructor(
     private readonly repository: ApiKeyRepository,
@@ -78,7 +104,10 @@ export class ApiKeyService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async create(userId: string, input: CreateKeyInput): Promise<IssuedKey> {
+  private readonly byId = (keyId: string) => this.repository.findById(keyId);
+
+  async create(actor: Actor, input: CreateKeyInput): Promise<IssuedKey> {
+    const userId = actsForAnyone(actor) ? validUserId(input.userId) : actor.id;
     const name = this.validName(input.name);
     const expiresDays = this.validExpiresDays(input.expiresDays ?? this.rules.defaultExpiresDays);
     const environment = validEnvironment(input.environment ?? 'live');
@@ -106,18 +135,42 @@ export class ApiKeyService {
       previous_key_expires_at: null,
       version: 1,
     };
-    const inserted = await this.changes.apply('created', (writes) => writes.insertWithinLimit(row, this.rules.maxKeysPerUser));
+    const inserted = await this.changes.apply(
+      'created',
+      actor,
+      (writes) => writes.insertWithinLimit(row, this.rules.maxKeysPerUser),
+      (done) => (done ? { action: 'key.created', keyId, ownerId: userId, changes: fieldChanges(null, this.documentOf(row)) } : undefined),
+    );
     if (!inserted) throw this.limitReached();
     return { ...toView(row), apiKey };
   }
 
+  /** The user's own keys, newest first. */
   async list(userId: string): Promise<ApiKeyView[]> {
     return (await this.repository.listByUser(userId)).map(toView);
   }
 
-  /** One of the user's keys in full; 404 for a key that is unknown or someone else's, alike. */
-  async get(userId: string, keyId: string): Promise<KeyDetails> {
-    return this.detailsOf(await this.owned(userId, keyId));
+  /**
+   * Every user's keys that pass the query's filters (user_id, status, environment), newest first,
+   * a page of `limit` after `cursor` (a previous page's nextCursor): for an actor who acts for
+   * anyone; a user is refused.
+   */
+  async listAll(actor: Actor, query: KeyListQuery): Promise<KeyPage> {
+    if (!actsForAnyone(actor)) throw new Forbidden("Only an admin may list other users' keys");
+    const filter: KeyFilter = {};
+    if (query.userId !== undefined) filter.userId = validUserId(query.userId);
+    if (query.status !== undefined) filter.status = validChoice(query.status, 'status', KEY_STATUSES);
+    if (query.environment !== undefined) filter.environment = validEnvironment(query.environment);
+    const limit = validLimit(query.limit);
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
+    const rows = await this.repository.listAll(filter, limit, after && { createdAt: after[0]!, keyId: after[1]! });
+    const last = rows.length === limit ? rows[rows.length - 1] : undefined;
+    return { keys: rows.map((row) => this.detailsOf(row)), nextCursor: last ? encodeCursor([last.created_at, last.key_id]) : null };
+  }
+
+  /** One key in full; 404 for a key that is unknown or out of the actor's reach, alike. */
+  async get(actor: Actor, keyId: string): Promise<KeyDetails> {
+    return this.detailsOf(await this.reach(actor, keyId, 'key.read', this.byId));
   }
 
   /**
@@ -128,11 +181,11 @@ export class ApiKeyService {
    * and only if nobody changed the key since it was read (409 otherwise): a quota's count, which
    * verifications move meanwhile, is written only when the patch sets it.
    */
-  async update(userId: string, keyId: string, patch: unknown): Promise<KeyDetails> {
+  async update(actor: Actor, keyId: string, patch: unknown): Promise<KeyDetails> {
     if (!isJsonObject(patch)) throw new InvalidInput([], 'The body must be a JSON object: a JSON merge patch of the key', 'dict_type');
     closedObject(patch, [], PATCHABLE);
     checkQuotaPatch(patch.quota);
-    const row = await this.owned(userId, keyId);
+    const row = await this.reach(actor, keyId, 'key.updated', this.byId);
     const current = this.detailsOf(row);
     const document = { name: current.name, expires_at: current.expiresAt, ...settingsDocument(current.settings) };
     const merged = applyMergePatch(document, patch) as Record<string, unknown>;
@@ -148,11 +201,31 @@ export class ApiKeyService {
     // move it without a new version, so "unchanged" here may be stale by now.
     const changed: SettingsChange = { ...differing(row, { ...change, ...quota.settings }), ...quota.count };
     if (Object.keys(changed).length === 0) return current;
-    const updated = await this.changes.apply('updated', (writes) => writes.updateSettings(userId, keyId, row.version, changed));
+    const before = this.documentOf(row);
+    const updated = await this.changes.apply(
+      'updated',
+      actor,
+      (writes) => writes.updateSettings(row.user_id, keyId, row.version, changed),
+      (after) => after && updateEvent(row, fieldChanges(before, this.documentOf(after))),
+    );
     if (updated === undefined) {
       throw new Conflict('The key was changed, rotated or revoked concurrently: this change did not take effect. Read the key and retry.');
     }
     return this.detailsOf(updated);
+  }
+
+  /**
+   * Disables or enables the key: a PATCH of its status alone, retried when a concurrent change
+   * won (the status it sets does not depend on what that change did).
+   */
+  async setStatus(actor: Actor, keyId: string, status: 'active' | 'disabled'): Promise<KeyDetails> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.update(actor, keyId, { status });
+      } catch (error) {
+        if (!(error instanceof Conflict) || attempt === STATUS_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /**
@@ -163,30 +236,78 @@ export class ApiKeyService {
    * concurrent rotations one wins and the other is told (409), so no caller holds a key that is
    * dead on arrival.
    */
-  async rotate(userId: string, keyId: string, options: { graceSeconds?: unknown } = {}): Promise<IssuedKey> {
+  async rotate(actor: Actor, keyId: string, options: { graceSeconds?: unknown } = {}): Promise<IssuedKey> {
     // Absent is no grace; null is no integer (the documented schema says integer).
     const graceSeconds = this.validGraceSeconds(options.graceSeconds === undefined ? 0 : options.graceSeconds);
-    const row = this.format.isKeyId(keyId) ? await this.repository.findForRotation(userId, keyId) : undefined;
-    if (row === undefined) throw new NotFound('API key not found');
+    const row = await this.reach(actor, keyId, 'key.rotated', (id) => this.repository.findForRotation(id));
     const apiKey = this.format.issue(keyId, environmentOfRow(row));
     const keyHash = await this.hasher.hash(apiKey);
     const previousExpiresAt = graceSeconds === 0 ? null : new Date(this.now().getTime() + graceSeconds * 1000).toISOString();
-    const updated = await this.changes.apply('rotated', (writes) => writes.rotate(userId, keyId, row.version, row.key_hash, keyHash, previousExpiresAt));
+    const updated = await this.changes.apply(
+      'rotated',
+      actor,
+      (writes) => writes.rotate(row.user_id, keyId, row.version, row.key_hash, keyHash, previousExpiresAt),
+      (done) =>
+        done && {
+          action: 'key.rotated',
+          keyId,
+          ownerId: row.user_id,
+          detail: { grace_seconds: graceSeconds, previous_key_expires_at: previousExpiresAt },
+        },
+    );
     if (!updated) {
       throw new Conflict('The key was rotated or revoked concurrently: this rotation did not take effect. List your keys and retry.');
     }
     return { ...toView(updated), apiKey };
   }
 
-  /** Deletes the key. A key that is unknown or someone else's is left alone, and nothing says which. */
-  async revoke(userId: string, keyId: string): Promise<void> {
-    if (this.format.isKeyId(keyId)) await this.changes.apply('revoked', (writes) => writes.delete(userId, keyId));
+  /**
+   * Deletes the key. A key that is unknown or out of the actor's reach is left alone, and nothing
+   * says which (the attempt is audited). The event keeps what the key was, all but its secret.
+   */
+  async revoke(actor: Actor, keyId: string): Promise<void> {
+    const row = await this.reach(actor, keyId, 'key.revoked', this.byId).catch((error: unknown) => {
+      if (error instanceof NotFound) return undefined;
+      throw error;
+    });
+    if (row === undefined) return;
+    await this.changes.apply(
+      'revoked',
+      actor,
+      (writes) => writes.delete(row.user_id, keyId),
+      (deleted) => (deleted ? { action: 'key.revoked', keyId, ownerId: row.user_id, changes: fieldChanges(this.documentOf(row), null) } : undefined),
+    );
   }
 
-  private async owned(userId: string, keyId: string): Promise<ApiKeyMetadata> {
-    const row = this.format.isKeyId(keyId) ? await this.repository.findOwned(userId, keyId) : undefined;
-    if (row === undefined) throw new NotFound('API key not found');
-    return row;
+  /**
+   * The key as `find` reads it (by default without its hashes), if `actor` may reach it: their
+   * own, or anyone's for an actor who acts for anyone. Otherwise the attempt (`action`, refused)
+   * is audited, with the owner when the key exists (so that they see it), and NotFound thrown,
+   * the same for a key that does not exist: nobody learns whether another's key_id is real.
+   */
+  private async reach<Row extends { user_id: string }>(
+    actor: Actor,
+    keyId: string,
+    action: AuditAction,
+    find: (keyId: string) => Promise<Row | undefined>,
+  ): Promise<Row> {
+    const wellFormed = this.format.isKeyId(keyId);
+    const row = wellFormed ? await find(keyId) : undefined;
+    if (row !== undefined && (actsForAnyone(actor) || row.user_id === actor.id)) return row;
+    await this.changes.refused(actor, {
+      action,
+      // Only a key_id of keygate's shape is recorded: a path can carry any text, even a key.
+      keyId: wellFormed ? keyId : null,
+      ownerId: row?.user_id ?? null,
+      detail: { reason: row === undefined ? 'not_found' : 'not_owner' },
+    });
+    throw new NotFound('API key not found');
+  }
+
+  /** A key's non-secret fields, as GET shows them and the audit trail compares them. */
+  private documentOf(row: ApiKeyMetadata): Record<string, unknown> {
+    const { name, expiresAt, environment, settings } = this.detailsOf(row);
+    return { name, expires_at: expiresAt, environment, ...settingsDocument(settings) };
   }
 
   private detailsOf(row: ApiKeyMetadata): KeyDetails {
@@ -197,7 +318,6 @@ export class ApiKeyService {
 
     return {
       ...toView(row),
-      userId: row.user_id,
       environment: environmentOfRow(row),
       settings: { ...settings, quota: settings.quota && { ...settings.quota, remaining: asOfNow!.remaining } },
       nextRefillAt: asOfNow?.nextRefillAt ?? null,
@@ -253,10 +373,7 @@ export class ApiKeyService {
   }
 
   private validExpiresAt(raw: unknown, now: Date): string {
-    const at = typeof raw === 'string' && ISO_TIMESTAMP.test(raw) ? Date.parse(raw) : NaN;
-    if (Number.isNaN(at)) {
-      throw new InvalidInput('expires_at', 'Input should be a valid datetime, e.g. 2027-01-31T00:00:00Z', 'datetime_type');
-    }
+    const at = Date.parse(validTimestamp(raw, 'expires_at'));
     const latest = now.getTime() + this.rules.maxExpiresDays * DAY_MS;
     if (at <= now.getTime() || at > latest) {
       throw new InvalidInput(
@@ -278,6 +395,33 @@ export class ApiKeyService {
 
 }
 
+/** How often setStatus tries before it gives up on a key that keeps changing under it. */
+const STATUS_ATTEMPTS = 3;
+
+/** An update's event: disabled or enabled when the status moved, else updated. */
+function updateEvent(row: ApiKeyMetadata, changes: AuditDraft['changes'] & object): AuditDraft {
+  const status = changes.status?.new;
+  const action = status === 'disabled' ? 'key.disabled' : status === 'active' ? 'key.enabled' : 'key.updated';
+  return { action, keyId: row.key_id, ownerId: row.user_id, changes };
+}
+
+function validUserId(raw: unknown): string {
+  switch (userIdProblem(raw)) {
+    case 'printable':
+      throw new InvalidInput('user_id', `Input should be a user id of 1 to ${USER_ID_MAX_LENGTH} printable characters`, 'string_type');
+    case 'unicode':
+      throw new InvalidInput('user_id', 'User id must be well-formed Unicode (it has a lone surrogate)', 'string_unicode');
+  }
+  return raw as string;
+}
+
+function validChoice<T extends string>(raw: unknown, field: string, choices: readonly T[]): T {
+  if (typeof raw !== 'string' || !(choices as readonly string[]).includes(raw)) {
+    throw new InvalidInput(field, `Input should be ${choices.map((name) => `'${name}'`).join(' or ')}`, 'enum');
+  }
+  return raw as T;
+}
+
 interface QuotaColumnsChange {
   count: Pick<SettingsChange, 'quota_remaining' | 'quota_period'>;
   settings: Pick<SettingsChange, 'quota_refill_amount' | 'quota_refill_interval'>;
@@ -288,19 +432,14 @@ function differing(row: ApiKeyMetadata, change: SettingsChange): SettingsChange 
   return Object.fromEntries(Object.entries(change).filter(([column, value]) => value !== row[column as keyof ApiKeyMetadata]));
 }
 
-/** RFC 3339 date-time, with a zone: what the OpenAPI document's format promises. */
-const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
 function validEnvironment(raw: unknown): Environment {
-  if (typeof raw !== 'string' || !(ENVIRONMENTS as readonly string[]).includes(raw)) {
-    throw new InvalidInput('environment', `Input should be ${ENVIRONMENTS.map((name) => `'${name}'`).join(' or ')}`, 'enum');
-  }
-  return raw as Environment;
+  return validChoice(raw, 'environment', ENVIRONMENTS);
 }
 
 function toView(row: ApiKeyMetadata): ApiKeyView {
   return {
     keyId: row.key_id,
+    userId: row.user_id,
     name: row.name,
     created: row.created_at,
     expiresAt: row.expires_at,

@@ -36,6 +36,11 @@ export class KeyHasher {
     this.queue = new BoundedQueue(settings.concurrency, settings.maxWaiting, settings.maxWaitMs);
   }
 
+  /** The scheme new hashes are made by. */
+  get scheme(): HashScheme {
+    return this.settings.scheme;
+  }
+
   /** The stored form of a new key, by the configured scheme. */
   hash(key: string): Promise<string> {
     if (this.settings.scheme === 'hmac-sha256') return Promise.resolve(HMAC_PREFIX + this.hmacOf(key).toString('base64'));

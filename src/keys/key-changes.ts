@@ -1,12 +1,16 @@
+import { auditEvent, type AuditDraft, type AuditEvent } from '../audit/audit-event.js';
+import type { Actor } from '../audit/actor.js';
 import type { ApiKeyRepository, KeyWrites } from '../store/api-keys-repository.js';
+import type { AuditRepository } from '../store/audit-repository.js';
 
-// The one path for changes to a key: it runs the write in a transaction and, once committed,
-// tells the change stamp, which is what proves a warm entry fresh (see verifier.ts). The next
-// issue records the audit event here too, in the same transaction. No repository method notes
-// its own writes, so none can forget to.
+// The one path for changes to a key: it runs the write in a transaction, appends the change's
+// audit event in that same transaction (so a change that rolls back leaves no event, and no
+// event exists without its change), and once committed tells the change stamp, which is what
+// proves a warm entry fresh (see verifier.ts), and the audit listeners (the server's log). No
+// repository method notes its own writes or records its own events, so none can forget to.
 //
-// Which writes go through it: every write to api_keys but one. Whether a change is noted
-// depends on whether it can alter the answer to a verification:
+// Every change is audited. Whether a change is also noted for freshness depends on whether it
+// can alter the answer to a verification:
 // - created: not noted. A new key_id, whose text nobody can have presented before the insert
 //   returns, so no warm entry or remembered refusal concerns it; noting it would only make every
 //   warm key of this process read its row again.
@@ -17,9 +21,11 @@ import type { ApiKeyRepository, KeyWrites } from '../store/api-keys-repository.j
 //   secret still verifies, so no answer changes, and the verifier gives the one warm entry of
 //   that secret the new hash itself; noting it would make every warm key of this process read
 //   its row again, once per rehashed key, for nothing.
-// Not a quota's use (ApiKeyRepository.consumeQuota): one conditional UPDATE per verification of
-// a key with a quota, which itself decides whether a verification is left; noting it would make
-// every warm key of this process read its row again, at every verification of a quota key.
+// - quota_refilled (a verification moving a quota into its next period): not noted, as a quota's
+//   use is not (ApiKeyRepository.consumeQuota: one conditional UPDATE per verification of a key
+//   with a quota, which itself decides whether a verification is left; noting it would make
+//   every warm key of this process read its row again, at every verification of a quota key).
+//   The use itself is not audited either: it is usage (the usage history), not a change.
 // Not last_used_at: written behind in batches (LastUseRecorder) and read by no verification, so
 // it can change no answer, and noting each batch would make every warm key read its row again.
 
@@ -29,20 +35,65 @@ const NOTED = {
   rotated: true,
   updated: true,
   rehashed: false,
+  quota_refilled: false,
   revoked: true,
 } as const satisfies Record<string, boolean>;
 
 export type KeyChange = keyof typeof NOTED;
 
-export class KeyChanges {
-  constructor(private readonly repository: ApiKeyRepository) {}
+/** Told of every audit event once it is committed; must not throw. */
+export type AuditListener = (event: AuditEvent) => void;
 
-  /** Makes a change of the kind `change` with `write`, in one transaction; its result is `write`'s. */
-  async apply<T>(change: KeyChange, write: (writes: KeyWrites) => Promise<T>): Promise<T> {
-    const result = await this.repository.inTransaction(write);
+export class KeyChanges {
+  private readonly listeners: AuditListener[] = [];
+
+  constructor(
+    private readonly repository: ApiKeyRepository,
+    private readonly audit: AuditRepository,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** `listener` is told of every event from now on, after its commit. */
+  onAuditEvent(listener: AuditListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Makes a change of the kind `change` by `actor` with `write`, in one transaction, with the
+   * event `describe` makes of `write`'s result (undefined: nothing changed, nothing to record).
+   * Its result is `write`'s.
+   */
+  async apply<T>(
+    change: KeyChange,
+    actor: Actor,
+    write: (writes: KeyWrites) => Promise<T>,
+    describe: (result: T) => AuditDraft | undefined,
+  ): Promise<T> {
+    let event: AuditEvent | undefined;
+    const result = await this.repository.inTransaction(async (writes) => {
+      const written = await write(writes);
+      const draft = describe(written);
+      if (draft !== undefined) {
+        event = auditEvent(draft, actor, this.now());
+        await writes.recordAuditEvent(event);
+      }
+      return written;
+    });
     // After the commit, never before: a verification that read the stamp after the note but
     // the row before the commit would keep the old row as fresh.
     if (NOTED[change]) this.repository.changes.noteLocalWrite();
+    if (event !== undefined) this.announce(event);
     return result;
+  }
+
+  /** Records an attempt that was refused and so changed nothing (someone else's key, an admin route). */
+  async refused(actor: Actor, draft: AuditDraft): Promise<void> {
+    const event = auditEvent({ ...draft, outcome: 'refused' }, actor, this.now());
+    await this.audit.append(event);
+    this.announce(event);
+  }
+
+  private announce(event: AuditEvent): void {
+    for (const listener of this.listeners) listener(event);
   }
 }

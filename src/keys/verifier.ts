@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { Forbidden, TooManyRequests } from '../errors.js';
 import { andThen, type MaybePromise } from '../maybe-promise.js';
-import type { ApiKeyRepository, VerificationRow } from '../store/api-keys-repository.js';
+import { SYSTEM } from '../audit/actor.js';
+import type { ApiKeyRepository, QuotaUse, VerificationRow } from '../store/api-keys-repository.js';
 import { QueueFull } from './bounded-queue.js';
 import { FastHmac } from './fast-hmac.js';
 import type { Environment, KeyFormat } from './format.js';
@@ -107,7 +108,7 @@ export class KeyVerifier {
   private readonly rehashing = new Set<string>();
   constructor(
     private readonly repository: ApiKeyRepository,
-    /** The path of the one settings change verification makes: a rehash (a quota's use is a count, see key-changes.ts). */
+    /** The path of the changes verification makes: a rehash, a quota's refill (a quota's use is a count, see key-changes.ts). */
     private readonly changes: KeyChanges,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
@@ -253,14 +254,28 @@ export class KeyVerifier {
       return { valid: true, key };
     }
     const now = new Date();
-    const period = dueRefill(quota, now);
-    const refillTo = period === undefined ? undefined : { period, from: quota.period, amount: quota.refill!.amount };
-    return this.repository.consumeQuota(key.keyId, refillTo).then((use): Verification => {
+    return this.useQuota(key, quota, now).then((use): Verification => {
       if (use === undefined) return quotaExhausted(quota, now);
       quota.period = use.period;
       this.lastUse.touch(key.keyId);
       return { valid: true, key, remaining: use.remaining };
     });
+  }
+
+  /** One use of the key's quota, after the refill that is due, which is a change (audited). */
+  private async useQuota(key: VerifiedKey, quota: QuotaState, now: Date): Promise<QuotaUse | undefined> {
+    const period = dueRefill(quota, now);
+    if (period !== undefined) {
+      const refill = { period, from: quota.period, amount: quota.refill!.amount };
+      const refilled = await this.changes.apply(
+        'quota_refilled',
+        SYSTEM,
+        (writes) => writes.refillQuota(key.keyId, refill),
+        (use) => use && { action: 'key.quota_refilled', keyId: key.keyId, ownerId: key.userId, detail: { period, amount: refill.amount } },
+      );
+      if (refilled !== undefined) return refilled;
+    }
+    return this.repository.consumeQuota(key.keyId);
   }
 
   private async compare(cacheKey: string, presented: string, keyHash: string): Promise<boolean> {
@@ -287,7 +302,13 @@ export class KeyVerifier {
     this.rehashing.add(row.key_id);
     const rehash = async () => {
       const rehashed = await this.hasher.hash(presented);
-      const replaced = await this.changes.apply('rehashed', (writes) => writes.rehash(row.key_id, row.key_hash, rehashed));
+      const replaced = await this.changes.apply(
+        'rehashed',
+        SYSTEM,
+        (writes) => writes.rehash(row.key_id, row.key_hash, rehashed),
+        // Which scheme, not the hashes: those stay out of the trail.
+        (done) => (done ? { action: 'key.rehashed', keyId: row.key_id, ownerId: row.user_id, detail: { scheme: this.hasher.scheme } } : undefined),
+      );
       if (replaced) entry.keyHash = rehashed;
     };
     rehash()

@@ -1,4 +1,6 @@
 import type { Selectable, Transaction, Updateable } from 'kysely';
+import type { AuditEvent } from '../audit/audit-event.js';
+import { appendAuditEvent } from './audit-repository.js';
 import type { KeygateDb } from './database.js';
 import type { ApiKeyTable, Database } from './schema.js';
 
@@ -35,6 +37,26 @@ const sharedColumns = [
 const metadataColumns = [...sharedColumns, 'created_at', 'last_used_at'] as const satisfies readonly (keyof ApiKeyMetadata)[];
 
 const verificationColumns = [...sharedColumns, 'key_hash', 'previous_key_hash'] as const satisfies readonly (keyof VerificationRow)[];
+
+/** Which keys of every user an operator lists. */
+export interface KeyFilter {
+  userId?: string;
+  status?: string;
+  environment?: string;
+}
+
+/** Where a page of keys starts: after this key, in the listing's order (newest first). */
+export interface KeyPosition {
+  createdAt: string;
+  keyId: string;
+}
+
+/** A refill that is due: move the quota to `period` with `amount`, unless it is no longer in `from`. */
+export interface QuotaRefill {
+  period: string;
+  from: string | null;
+  amount: number;
+}
 
 /** What a successful quota use leaves: verifications left, and the period they belong to. */
 export interface QuotaUse {
@@ -93,19 +115,31 @@ export class ApiKeyRepository {
     return countKeysOf(this.db, userId);
   }
 
-  /** What rotating the user's key needs: its hash and environment. */
-  async findForRotation(userId: string, keyId: string): Promise<Pick<ApiKeyRow, 'key_hash' | 'environment' | 'version'> | undefined> {
-    return this.db
-      .selectFrom('api_keys')
-      .select(['key_hash', 'environment', 'version'])
-      .where('key_id', '=', keyId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
+  /**
+   * Every user's keys that pass `filter`, newest first (key_id breaking ties, so that the order
+   * is total and a page never repeats or skips a key), `limit` of them after `after`.
+   */
+  async listAll(filter: KeyFilter, limit: number, after?: KeyPosition): Promise<ApiKeyMetadata[]> {
+    let select = this.db.selectFrom('api_keys').select(metadataColumns);
+    if (filter.userId !== undefined) select = select.where('user_id', '=', filter.userId);
+    if (filter.status !== undefined) select = select.where('status', '=', filter.status);
+    if (filter.environment !== undefined) select = select.where('environment', '=', filter.environment);
+    if (after !== undefined) {
+      select = select.where((eb) =>
+        eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('key_id', '<', after.keyId)])]),
+      );
+    }
+    return select.orderBy('created_at', 'desc').orderBy('key_id', 'desc').limit(limit).execute();
   }
 
-  /** The user's key without its hashes, or undefined when the user holds no such key. */
-  async findOwned(userId: string, keyId: string): Promise<ApiKeyMetadata | undefined> {
-    return this.db.selectFrom('api_keys').select(metadataColumns).where('key_id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
+  /** What rotating a key needs: its owner, hash, environment and version. */
+  async findForRotation(keyId: string): Promise<Pick<ApiKeyRow, 'user_id' | 'key_hash' | 'environment' | 'version'> | undefined> {
+    return this.db.selectFrom('api_keys').select(['user_id', 'key_hash', 'environment', 'version']).where('key_id', '=', keyId).executeTakeFirst();
+  }
+
+  /** The key without its hashes, whoever owns it; undefined when there is no such key. */
+  async findById(keyId: string): Promise<ApiKeyMetadata | undefined> {
+    return this.db.selectFrom('api_keys').select(metadataColumns).where('key_id', '=', keyId).executeTakeFirst();
   }
 
   /** What verifying a presented key needs, found by primary key. */
@@ -116,30 +150,17 @@ export class ApiKeyRepository {
   /**
    * Uses one verification of the key's quota, atomically across connections and processes: a
    * single conditional UPDATE, so that of concurrent uses of the last one exactly one succeeds.
-   * `refillTo` (when a refill is due): first move the quota to that period with `amount`, of
-   * which this use takes one, unless another process already moved it (then this one counts down
-   * what that one refilled). undefined when nothing is left. Not through KeyChanges: a use changes
-   * no setting and no other verification's answer but by this very count, which the UPDATE
-   * itself decides (see key-changes.ts).
+   * undefined when nothing is left. Not through KeyChanges: a use changes no setting and no other
+   * verification's answer but by this very count, which the UPDATE itself decides (see
+   * key-changes.ts). A due refill comes first, through KeyChanges (KeyWrites.refillQuota).
    */
-  async consumeQuota(keyId: string, refillTo?: { period: string; from: string | null; amount: number }): Promise<QuotaUse | undefined> {
-    const returned = ['quota_remaining', 'quota_period'] as const;
-    if (refillTo !== undefined) {
-      const refilled = await this.db
-        .updateTable('api_keys')
-        .set({ quota_remaining: refillTo.amount - 1, quota_period: refillTo.period })
-        .where('key_id', '=', keyId)
-        .where((eb) => (refillTo.from === null ? eb('quota_period', 'is', null) : eb('quota_period', '=', refillTo.from)))
-        .returning(returned)
-        .executeTakeFirst();
-      if (refilled !== undefined) return quotaUse(refilled);
-    }
+  async consumeQuota(keyId: string): Promise<QuotaUse | undefined> {
     const used = await this.db
       .updateTable('api_keys')
       .set((eb) => ({ quota_remaining: eb('quota_remaining', '-', 1) }))
       .where('key_id', '=', keyId)
       .where('quota_remaining', '>', 0)
-      .returning(returned)
+      .returning(QUOTA_USE_COLUMNS)
       .executeTakeFirst();
     return used === undefined ? undefined : quotaUse(used);
   }
@@ -165,6 +186,27 @@ export class ApiKeyRepository {
  */
 export class KeyWrites {
   constructor(private readonly trx: Transaction<Database>) {}
+
+  /** The change's audit event, committed with it (KeyChanges records it). */
+  recordAuditEvent(event: AuditEvent): Promise<void> {
+    return appendAuditEvent(this.trx, event);
+  }
+
+  /**
+   * Moves the key's quota into the period `refill` names with its amount, of which this use takes
+   * one, unless another process already moved it (undefined: then this use counts down what that
+   * one refilled, with ApiKeyRepository.consumeQuota).
+   */
+  async refillQuota(keyId: string, refill: QuotaRefill): Promise<QuotaUse | undefined> {
+    const refilled = await this.trx
+      .updateTable('api_keys')
+      .set({ quota_remaining: refill.amount - 1, quota_period: refill.period })
+      .where('key_id', '=', keyId)
+      .where((eb) => (refill.from === null ? eb('quota_period', 'is', null) : eb('quota_period', '=', refill.from)))
+      .returning(QUOTA_USE_COLUMNS)
+      .executeTakeFirst();
+    return refilled === undefined ? undefined : quotaUse(refilled);
+  }
 
   /**
    * Inserts the key unless its owner already holds `limit` keys. Atomic across connections
@@ -246,11 +288,14 @@ export class KeyWrites {
       .executeTakeFirst();
   }
 
-  /** Deletes the user's key; a key that is absent or someone else's is left alone. */
-  async delete(userId: string, keyId: string): Promise<void> {
-    await this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).execute();
+  /** Deletes the user's key; a key that is absent or someone else's is left alone. Whether it deleted one. */
+  async delete(userId: string, keyId: string): Promise<boolean> {
+    const { numDeletedRows } = await this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
+    return numDeletedRows > 0n;
   }
 }
+
+const QUOTA_USE_COLUMNS = ['quota_remaining', 'quota_period'] as const;
 
 function quotaUse(row: { quota_remaining: number | null; quota_period: string | null }): QuotaUse {
   return { remaining: Number(row.quota_remaining), period: row.quota_period };

@@ -42,8 +42,41 @@ export interface SettingTable {
   value: string;
 }
 
+/** One change to a key, or one refused attempt at one: never a key, a secret, a hash or a token. */
+export interface AuditEventTable {
+  event_id: string;
+  occurred_at: string;
+  actor_type: string;
+  /** The user id, the operator's OS user (cli), the reporter (leak_report), the key_id (key_holder). */
+  actor_id: string;
+  action: string;
+  /** succeeded, or refused (someone else's key, a key that does not exist, a route for admins). */
+  outcome: string;
+  key_id: string | null;
+  /** The user the key belongs (or belonged) to; null when no such key exists. */
+  owner_id: string | null;
+  /** JSON object: each non-secret field changed, as {"old": ..., "new": ...}. */
+  changes: string;
+  /** JSON object: what else the action had (a grace, a leak report's URL, a refusal's reason). */
+  detail: string;
+  client_address: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+}
+
+/** Verifications of one key in one UTC hour, added to by every process's flushes. */
+export interface KeyUsageTable {
+  key_id: string;
+  /** The hour's start, ISO-8601 UTC. */
+  hour: string;
+  valid: number;
+  refused: number;
+}
+
 export interface Database {
   api_keys: ApiKeyTable;
+  audit_events: AuditEventTable;
+  key_usage: KeyUsageTable;
   key_owners: KeyOwnerTable;
   settings: SettingTable;
 }

@@ -1,14 +1,17 @@
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { OidcConfig } from '../config.js';
 import { Forbidden, KeygateError, Unauthenticated, Unavailable } from '../errors.js';
-import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
+import { USER_ID_MAX_LENGTH, userIdProblem } from '../text.js';
 
 // Who is calling the management endpoints: the `sub` of a JWT, either signed by keygate's
 // own secret (local mode, HS256) or by an OpenID Connect provider (asymmetric keys only).
 
 export interface Caller {
   userId: string;
+  /** The token's scopes, and in OIDC mode the values of the configured roles claim. */
   scopes: ReadonlySet<string>;
+  /** Whether the scopes hold the admin scope: the admin routes are open to this caller. */
+  admin: boolean;
 }
 
 export interface UserTokenVerifier {
@@ -19,7 +22,6 @@ export interface UserTokenVerifier {
 /** Local tokens name keygate as both issuer and audience. */
 export const LOCAL_TOKEN_ISSUER = 'keygate';
 export const LOCAL_TOKEN_AUDIENCE = 'keygate';
-const MAX_USER_ID_LENGTH = 255;
 /** How far a token's exp, nbf and iat may be off keygate's clock. */
 const CLOCK_TOLERANCE_SECONDS = 5;
 /**
@@ -56,10 +58,12 @@ export function createUserTokenVerifier(options: {
   secret: string;
   oidc: OidcConfig | undefined;
   requiredScope: string | undefined;
+  /** The scope (or, in OIDC mode, role) that makes a caller an admin. */
+  adminScope: string;
   /** Longest lifetime (exp - iat) of a local token. */
   maxTokenTtlSeconds: number;
 }): UserTokenVerifier {
-  const { oidc, requiredScope } = options;
+  const { oidc, requiredScope, adminScope } = options;
   const verifyToken = oidc ? oidcTokenVerifier(oidc) : localTokenVerifier(options.secret, options.maxTokenTtlSeconds);
 
   return {
@@ -71,11 +75,11 @@ export function createUserTokenVerifier(options: {
         throw translateJoseError(error);
       }
       const userId = userIdOf(payload);
-      const scopes = scopesOf(payload);
+      const scopes = scopesOf(payload, oidc?.rolesClaim);
       if (requiredScope !== undefined && !scopes.has(requiredScope)) {
         throw new Forbidden(`Token lacks the required scope "${requiredScope}"`, { missingScope: requiredScope });
       }
-      return { userId, scopes };
+      return { userId, scopes, admin: scopes.has(adminScope) };
     },
   };
 }
@@ -144,22 +148,33 @@ function checkIssuedAt(payload: JWTPayload, now: number): void {
 
 function userIdOf(payload: JWTPayload): string {
   const userId = payload.sub;
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || hasControlCharacters(userId)) {
-    throw new Unauthenticated(`Token must carry a "sub" claim of 1 to ${MAX_USER_ID_LENGTH} printable characters`);
+  switch (userIdProblem(userId)) {
+    case 'printable':
+      throw new Unauthenticated(`Token must carry a "sub" claim of 1 to ${USER_ID_MAX_LENGTH} printable characters`);
+    case 'unicode':
+      // PostgreSQL would store a lone surrogate as U+FFFD: "lone\ud800" and "lone\udbff" would be one user.
+      throw new Unauthenticated('Token "sub" claim is not well-formed Unicode (a lone surrogate)');
   }
-  // PostgreSQL would store a lone surrogate as U+FFFD: "lone\ud800" and "lone\udbff" would be one user.
-  if (!isWellFormedUnicode(userId)) throw new Unauthenticated('Token "sub" claim is not well-formed Unicode (a lone surrogate)');
-  return userId;
+  return userId as string;
 }
 
-/** `scope` (space-separated, RFC 8693) or `scp` (a list or a string, as Entra ID and Okta send it). */
-function scopesOf(payload: JWTPayload): Set<string> {
+/**
+ * `scope` (space-separated, RFC 8693) or `scp` (a list or a string, as Entra ID and Okta send it),
+ * and the roles claim when one is configured: a dotted path such as `roles` (Entra ID) or
+ * `realm_access.roles` (Keycloak), whose values count as scopes.
+ */
+function scopesOf(payload: JWTPayload, rolesClaim: string | undefined): Set<string> {
   const scopes = new Set<string>();
-  for (const claim of [payload.scope, payload.scp]) {
+  const roles = rolesClaim?.split('.').reduce<unknown>((claim, name) => (isRecord(claim) ? claim[name] : undefined), payload);
+  for (const claim of [payload.scope, payload.scp, roles]) {
     const values = typeof claim === 'string' ? claim.split(' ') : Array.isArray(claim) ? claim : [];
     for (const value of values) if (typeof value === 'string' && value !== '') scopes.add(value);
   }
   return scopes;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 /**

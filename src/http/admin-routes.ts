@@ -1,0 +1,150 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Forbidden } from '../errors.js';
+import type { ApiKeyService } from '../keys/api-key-service.js';
+import { closedObject } from '../keys/key-settings.js';
+import type { KeyChanges } from '../keys/key-changes.js';
+import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
+import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { callerActor } from './actor.js';
+import { CREATE_FIELDS, detailsResponse, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
+import type { RateLimitHook } from './rate-limits.js';
+import { contractResponses, CREATED_MESSAGE } from './schemas.js';
+
+// Every user's keys, for a user token that carries the admin scope: list them, create one for any
+// user_id (a service account is just a user id), and GET, PATCH, rotate and revoke any of them.
+// Every other caller gets 403 on every route here, and the attempt is audited.
+
+const tags = ['Admin'];
+const BASE = '/api/v1/admin/api-keys';
+
+const ADMIN_ROUTES: OneKeyRoutes = {
+  base: BASE,
+  actor: 'admin',
+  operationIds: { get: 'admin_get_api_key', update: 'admin_update_api_key', rotate: 'admin_rotate_api_key', revoke: 'admin_revoke_api_key' },
+  tags,
+  whose: 'Any user\'s key (admins only)',
+  revokeNote: 'Admins only. A key that does not exist is left alone, with the same answer.',
+};
+
+const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'];
+
+interface ListQuery {
+  user_id?: string;
+  status?: string;
+  environment?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+export function adminRoutes(
+  service: ApiKeyService,
+  users: UserTokenVerifier,
+  exchange: ExchangeTokens,
+  changes: KeyChanges,
+  adminScope: string,
+  rateLimit?: RateLimitHook,
+) {
+  return async (app: FastifyInstance): Promise<void> => {
+    managementContext(app, users, exchange, rateLimit);
+    app.addHook('onRequest', requireAdmin(changes, adminScope));
+
+    app.get<{ Querystring: ListQuery }>(
+      BASE,
+      {
+        schema: {
+          operationId: 'admin_list_api_keys',
+          summary: 'List Every Api Key',
+          description:
+            "Every user's keys, newest first, metadata only (never a key or a hash), filtered by user_id, status and " +
+            'environment; `limit` per page (default 50, at most 500), the next page from `next_cursor`.',
+          tags,
+          security,
+          querystring: {
+            type: 'object',
+            // Not additionalProperties: false, which Fastify's validator would apply by dropping
+            // the rest: a misspelt filter would list every key. The handler refuses them.
+            properties: {
+              user_id: { type: 'string' },
+              status: { type: 'string', enum: ['active', 'disabled'] },
+              environment: { type: 'string', enum: ['live', 'test'] },
+              limit: { type: 'string', pattern: '^[0-9]+$', description: 'Keys per page: 1 to 500 (default 50).' },
+              cursor: { type: 'string', description: 'A previous page\'s next_cursor.' },
+            },
+          },
+          response: contractResponses({
+            200: {
+              description: 'Successful Response',
+              type: 'object',
+              title: 'APIKeyPage',
+              required: ['keys', 'next_cursor'],
+              properties: {
+                keys: { type: 'array', items: { $ref: 'APIKeyDetails#' } },
+                next_cursor: { type: ['string', 'null'], description: 'Where the next page starts; null on the last page.' },
+              },
+            },
+          }),
+        },
+      },
+      async (request) => {
+        const { user_id, status, environment, limit, cursor } = closedObject(request.query, [], LIST_PARAMETERS) as ListQuery;
+        const page = await service.listAll(callerActor(request, 'admin'), { userId: user_id, status, environment, limit, cursor });
+        return { keys: page.keys.map(detailsResponse), next_cursor: page.nextCursor };
+      },
+    );
+
+    app.post<{ Body: Record<string, unknown> }>(
+      BASE,
+      {
+        schema: {
+          operationId: 'admin_create_api_key',
+          summary: 'Create Api Key For A User',
+          description: 'Creates a key for `user_id` (any user, or a service account): the key is returned once, in this response.',
+          tags,
+          security,
+          body: { type: 'object' },
+          response: contractResponses({
+            201: { description: 'Successful Response', $ref: 'IssuedAPIKey#' },
+            400: { description: 'Bad Request - the user already holds the maximum number of keys', $ref: 'ErrorResponse#' },
+          }),
+        },
+        config: { documentedBody: { $ref: 'AdminCreateAPIKeyRequest#' } },
+      },
+      async (request, reply) => {
+        const body = closedObject(request.body, [], ['user_id', ...CREATE_FIELDS]);
+        const issued = await service.create(callerActor(request, 'admin'), {
+          userId: body.user_id,
+          name: body.name,
+          expiresDays: body.expires_days,
+          environment: body.environment,
+          settings: body,
+        });
+        return reply.code(201).header('cache-control', 'no-store').send({
+          key_id: issued.keyId,
+          user_id: issued.userId,
+          name: issued.name,
+          created: issued.created,
+          expires_at: issued.expiresAt,
+          last_used: issued.lastUsed,
+          api_key: issued.apiKey,
+          message: CREATED_MESSAGE,
+        });
+      },
+    );
+
+    oneKeyRoutes(app, service, ADMIN_ROUTES);
+  };
+}
+
+/** Admins only: anyone else is refused, and the attempt audited (with the route it was at). */
+function requireAdmin(changes: KeyChanges, adminScope: string) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (request.caller.admin) return;
+    await changes.refused(callerActor(request), {
+      action: 'admin.access',
+      keyId: null,
+      ownerId: null,
+      detail: { reason: 'not_admin', method: request.method, route: request.routeOptions.url },
+    });
+    throw new Forbidden(`This route is for admins: the token lacks the scope "${adminScope}"`, { missingScope: adminScope });
+  };
+}

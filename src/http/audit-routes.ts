@@ -1,0 +1,96 @@
+import type { FastifyInstance } from 'fastify';
+import { AUDIT_ACTIONS, type AuditEvent } from '../audit/audit-event.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { closedObject } from '../keys/key-settings.js';
+import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
+import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { callerActor } from './actor.js';
+import { managementContext, security } from './api-keys-routes.js';
+import type { RateLimitHook } from './rate-limits.js';
+import { contractResponses } from './schemas.js';
+
+// The audit trail: a user reads the events about their own keys, an admin everyone's.
+
+const PARAMETERS = ['key_id', 'user_id', 'action', 'since', 'until', 'limit', 'cursor'];
+
+type AuditQuerystring = Partial<Record<(typeof PARAMETERS)[number], string>>;
+
+export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
+  return async (app: FastifyInstance): Promise<void> => {
+    managementContext(app, users, exchange, rateLimit);
+
+    app.get<{ Querystring: AuditQuerystring }>(
+      '/api/v1/audit',
+      {
+        schema: {
+          operationId: 'list_audit_events',
+          summary: 'List Audit Events',
+          description:
+            'Changes to keys and refused attempts at them, newest first: yours (the events about your keys), or for an ' +
+            'admin everyone\'s. Filters: key_id, user_id (the owner; admins only for another user), action, since ' +
+            '(inclusive) and until (exclusive) as RFC 3339 times; `limit` per page (default 50, at most 500), the ' +
+            'next page from `next_cursor`.',
+          tags: ['Audit'],
+          security,
+          // No additionalProperties: false (Fastify's validator would drop the rest, and a
+          // misspelt filter would widen the answer): the handler refuses them.
+          querystring: {
+            type: 'object',
+            properties: {
+              key_id: { type: 'string' },
+              user_id: { type: 'string' },
+              action: { type: 'string', enum: [...AUDIT_ACTIONS] },
+              since: { type: 'string', format: 'date-time' },
+              until: { type: 'string', format: 'date-time' },
+              limit: { type: 'string', pattern: '^[0-9]+$', description: 'Events per page: 1 to 500 (default 50).' },
+              cursor: { type: 'string', description: "A previous page's next_cursor." },
+            },
+          },
+          response: contractResponses({
+            200: {
+              description: 'Successful Response',
+              type: 'object',
+              title: 'AuditPage',
+              required: ['events', 'next_cursor'],
+              properties: {
+                events: { type: 'array', items: { $ref: 'AuditEvent#' } },
+                next_cursor: { type: ['string', 'null'], description: 'Where the next page starts; null on the last page.' },
+              },
+            },
+          }),
+        },
+      },
+      async (request) => {
+        const query = closedObject(request.query, [], PARAMETERS) as AuditQuerystring;
+        const actor = callerActor(request, request.caller.admin ? 'admin' : 'user');
+        const page = await trail.find(actor, {
+          keyId: query.key_id,
+          userId: query.user_id,
+          action: query.action,
+          since: query.since,
+          until: query.until,
+          limit: query.limit,
+          cursor: query.cursor,
+        });
+        return { events: page.events.map(auditEventResponse), next_cursor: page.nextCursor };
+      },
+    );
+  };
+}
+
+export function auditEventResponse(event: AuditEvent) {
+  return {
+    event_id: event.eventId,
+    occurred_at: event.occurredAt,
+    actor: event.actor,
+    action: event.action,
+    outcome: event.outcome,
+    key_id: event.keyId,
+    owner_id: event.ownerId,
+    changes: event.changes,
+    detail: event.detail,
+    client_address: event.clientAddress,
+    user_agent: event.userAgent,
+    request_id: event.requestId,
+  };
+}
