@@ -6,6 +6,7 @@ import type { KeyChanges } from '../keys/key-changes.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { callerActor } from './actor.js';
+import { closedQuery } from './query.js';
 import { CREATE_FIELDS, detailsResponse, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
 import type { RateLimitHook } from './rate-limits.js';
 import { contractResponses, CREATED_MESSAGE } from './schemas.js';
@@ -86,7 +87,7 @@ export function adminRoutes(
         },
       },
       async (request) => {
-        const { user_id, status, environment, limit, cursor } = closedObject(request.query, [], LIST_PARAMETERS) as ListQuery;
+        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LIST_PARAMETERS) as ListQuery;
         const page = await service.listAll(callerActor(request, 'admin'), { userId: user_id, status, environment, limit, cursor });
         return { keys: page.keys.map(detailsResponse), next_cursor: page.nextCursor };
       },

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { AUDIT_ACTIONS, type AuditEvent } from '../audit/audit-event.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
-import { closedObject } from '../keys/key-settings.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { callerActor } from './actor.js';
+import { closedQuery } from './query.js';
 import { managementContext, security } from './api-keys-routes.js';
 import type { RateLimitHook } from './rate-limits.js';
 import { contractResponses } from './schemas.js';
@@ -61,7 +61,7 @@ export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchang
         },
       },
       async (request) => {
-        const query = closedObject(request.query, [], PARAMETERS) as AuditQuerystring;
+        const query = closedQuery(request.query, PARAMETERS) as AuditQuerystring;
         const actor = callerActor(request, request.caller.admin ? 'admin' : 'user');
         const page = await trail.find(actor, {
           keyId: query.key_id,

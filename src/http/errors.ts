@@ -225,6 +225,9 @@ function translateAjvIssues(issues: AjvIssue[], context: string): ValidationIssu
           return { loc, msg: `String should have at least ${params.limit} characters`, type: 'string_too_short' };
         case 'maxLength':
           return { loc, msg: `String should have at most ${params.limit} characters`, type: 'string_too_long' };
+        case 'enum':
+          // Pydantic's wording, which names what is allowed.
+          return { loc, msg: `Input should be ${(params.allowedValues as unknown[]).map((value) => `'${String(value)}'`).join(' or ')}`, type: 'enum' };
         default:
           return { loc, msg: issue.message ?? 'Invalid value', type: keyword };
       }

@@ -237,11 +237,11 @@ type Field = InvalidInput['field'];
  * An object with no members but `allowed`: a misspelt member is refused, not ignored. `field`
  * is where it stands in the body ([] for the body itself).
  */
-export function closedObject(raw: unknown, field: readonly string[], allowed: readonly string[]): Record<string, unknown> {
+export function closedObject(raw: unknown, field: readonly string[], allowed: readonly string[], whole = 'the body'): Record<string, unknown> {
   if (!isJsonObject(raw)) throw new InvalidInput(field, 'Input should be a valid dictionary', 'dict_type');
   const extra = Object.keys(raw).find((key) => !allowed.includes(key));
   if (extra !== undefined) {
-    const message = `Extra inputs are not permitted: ${field.length === 0 ? 'the body' : field.join('.')} has only ${[allowed.slice(0, -1).join(', '), allowed.at(-1)].filter(Boolean).join(' and ')}`;
+    const message = `Extra inputs are not permitted: ${field.length === 0 ? whole : field.join('.')} has only ${[allowed.slice(0, -1).join(', '), allowed.at(-1)].filter(Boolean).join(' and ')}`;
     throw new InvalidInput([...field, extra], message, 'extra_forbidden');
   }
   return raw;

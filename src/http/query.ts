@@ -1,0 +1,10 @@
+import { closedObject } from '../keys/key-settings.js';
+
+/**
+ * The query string's parameters, refusing any but `allowed` (422 naming it): a misspelt filter
+ * must not widen a listing to everything. Fastify's parsed query is not a plain object, so it is
+ * copied into one.
+ */
+export function closedQuery(query: unknown, allowed: readonly string[]): Record<string, unknown> {
+  return closedObject({ ...(query as object) }, [], allowed, 'the query string');
+}
