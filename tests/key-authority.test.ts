@@ -54,7 +54,10 @@ async function patched(token: string, keyId: string, json: unknown): Promise<any
   const response = await patchKey(token, keyId, json);
   assert.equal(response.status, 200, JSON.stringify(response.body));
   assert.deepEqual(Object.keys(response.body).sort(), DETAILS_FIELDS);
-  assert.deepEqual((await getKey(token, keyId)).body, response.body, 'GET shows what PATCH answered');
+  // But last_used, which a verification's write-behind may have flushed in between.
+  const { last_used: _read, ...read } = (await getKey(token, keyId)).body;
+  const { last_used: _answered, ...answered } = response.body;
+  assert.deepEqual(read, answered, 'GET shows what PATCH answered');
   return response.body;
 }
 
