@@ -8,10 +8,12 @@ import { KeyHasher } from './keys/hashing.js';
 import { LastUseRecorder } from './keys/last-use.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { ApiKeyRepository, KeyChangeStamp } from './store/api-keys-repository.js';
+import { ApiKeyRepository } from './store/api-keys-repository.js';
+import { DataVersionStamp, type ChangeFeed } from './keys/change-feed.js';
+import { PostgresChangeFeed } from './store/postgres-change-feed.js';
 import { AuditRepository } from './store/audit-repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
-import { openDatabase, type KeygateDb } from './store/database.js';
+import { openDatabase, type KeygateDb, type Store } from './store/database.js';
 import type { DatabaseOutages } from './store/outage.js';
 import { getOrCreateSetting } from './store/settings.js';
 import { ExchangeTokens } from './tokens/exchange-tokens.js';
@@ -61,12 +63,18 @@ export interface VerificationOptions {
   onError?: (error: unknown) => void;
   /** false: the database must already be keygate's, at this keygate's schema (see openDatabase). */
   migrate: boolean;
+  /**
+   * Whether this process verifies keys from warm entries, so that changes elsewhere must reach it
+   * before they are acknowledged (default true; the CLI only writes).
+   */
+  holdsWarmEntries?: boolean;
 }
 
 export async function openVerification(config: VerifierConfig, options: VerificationOptions): Promise<VerificationParts> {
   const { observer, onError = () => {} } = options;
   const store = await openDatabase(config.database, { migrate: options.migrate });
-  const repository = new ApiKeyRepository(store.db, new KeyChangeStamp(store.externalChanges));
+  const repository = new ApiKeyRepository(store.db);
+  const feed = await openChangeFeed(config, store, { listens: options.holdsWarmEntries ?? true, onError });
   // Generated once and kept in the database, like the other server secrets: every process on
   // it must compute the same tags and peppered hashes.
   const tagKey = await getOrCreateSetting(store.db, 'key_tag_key', () => FastHmac.newKey().toString('base64'));
@@ -82,8 +90,8 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaitMs: config.bcryptQueueWaitMs,
   });
   const lastUse = new LastUseRecorder(repository, config.lastUsedFlushMs, onError);
-  const changes = new KeyChanges(repository, new AuditRepository(store.db));
-  const verifier = new KeyVerifier(repository, changes, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
+  const changes = new KeyChanges(repository, new AuditRepository(store.db), feed);
+  const verifier = new KeyVerifier(repository, changes, feed, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
   return {
     db: store.db,
     repository,
@@ -94,14 +102,29 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     databaseOutages: store.outages,
     async close() {
       await lastUse.close();
+      await feed.close();
       await store.db.destroy();
     },
   };
 }
 
-export async function openKeygate(config: Config, onError?: (error: unknown) => void): Promise<Keygate> {
+/** SQLite's data_version, or PostgreSQL's leases and NOTIFY (see src/keys/change-feed.ts). */
+function openChangeFeed(
+  config: VerifierConfig,
+  store: Store,
+  options: { listens: boolean; onError: (error: unknown) => void },
+): Promise<ChangeFeed> {
+  if (config.database.kind === 'sqlite') return Promise.resolve(new DataVersionStamp(store.externalChanges!));
+  return PostgresChangeFeed.open(store.db, { url: config.database.url, leaseMs: config.leaseMs, ...options });
+}
+
+export async function openKeygate(
+  config: Config,
+  onError?: (error: unknown) => void,
+  options: Pick<VerificationOptions, 'holdsWarmEntries'> = {},
+): Promise<Keygate> {
   const metrics = createMetrics();
-  const parts = await openVerification(config, { observer: metrics.verifier, onError, migrate: true });
+  const parts = await openVerification(config, { observer: metrics.verifier, onError, migrate: true, ...options });
   const { db } = parts;
   // Generated once and kept in the database, so that every process on it (the server, the
   // CLI minting tokens, other instances) signs and checks with the same secret.

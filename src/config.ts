@@ -33,6 +33,11 @@ export interface VerifierConfig {
   bcryptQueueLength: number;
   bcryptQueueWaitMs: number;
   lastUsedFlushMs: number;
+  /**
+   * On PostgreSQL, how long an instance's lease lasts (KEYGATE_LEASE_MS): a change waits at most
+   * this long for an instance that stopped answering before it answers.
+   */
+  leaseMs: number;
 }
 
 export interface Config extends VerifierConfig {
@@ -130,6 +135,7 @@ export function loadVerifierConfig(env: Env = process.env): VerifierConfig {
     bcryptQueueLength: integer('KEYGATE_BCRYPT_QUEUE_LENGTH', 1000, 0, 1_000_000),
     bcryptQueueWaitMs: integer('KEYGATE_BCRYPT_QUEUE_WAIT_MS', 30_000, 1, 600_000),
     lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
+    leaseMs: integer('KEYGATE_LEASE_MS', 3000, 300, 60_000),
   };
 }
 

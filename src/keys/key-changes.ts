@@ -2,6 +2,7 @@ import { auditEvent, type AuditDraft, type AuditEvent } from '../audit/audit-eve
 import type { Actor } from '../audit/actor.js';
 import type { ApiKeyRepository, KeyWrites } from '../store/api-keys-repository.js';
 import type { AuditRepository } from '../store/audit-repository.js';
+import type { ChangeFeed, Publication } from './change-feed.js';
 
 // The one path for changes to a key: it runs the write in a transaction, appends the change's
 // audit event in that same transaction (so a change that rolls back leaves no event, and no
@@ -50,6 +51,8 @@ export class KeyChanges {
   constructor(
     private readonly repository: ApiKeyRepository,
     private readonly audit: AuditRepository,
+    /** What tells every process holding warm entries of a noted change, before apply() returns. */
+    private readonly feed: ChangeFeed,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -70,19 +73,24 @@ export class KeyChanges {
     describe: (result: T) => AuditDraft | undefined,
   ): Promise<T> {
     let event: AuditEvent | undefined;
+    let publication: Publication | undefined;
     const result = await this.repository.inTransaction(async (writes) => {
       const written = await write(writes);
       const draft = describe(written);
       if (draft !== undefined) {
         event = auditEvent(draft, actor, this.now());
         await writes.recordAuditEvent(event);
+        // Last, so that the feed's lock (PostgreSQL's) is held only while the commit follows.
+        if (NOTED[change] && draft.keyId !== null) publication = await this.feed.publish(writes, draft.keyId);
       }
       return written;
     });
     // After the commit, never before: a verification that read the stamp after the note but
-    // the row before the commit would keep the old row as fresh.
-    if (NOTED[change]) this.repository.changes.noteLocalWrite();
-    if (event !== undefined) this.announce(event);
+    // the row before the commit would keep the old row as fresh. The change is acknowledged
+    // (apply returns) only once no instance can answer from what it knew before.
+    if (event === undefined) return result;
+    this.announce(event);
+    if (NOTED[change] && event.keyId !== null) await this.feed.committed(event.keyId, publication);
     return result;
   }
 

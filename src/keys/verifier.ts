@@ -7,6 +7,7 @@ import { QueueFull } from './bounded-queue.js';
 import { FastHmac } from './fast-hmac.js';
 import type { Environment, KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { KeyChanges } from './key-changes.js';
 import type { LastUseRecorder } from './last-use.js';
 import { deepFrozen, environmentOfRow, graceRunning, quotaOfRow, settingsOfRow } from './key-record.js';
@@ -106,10 +107,14 @@ export class KeyVerifier {
   private readonly comparing = new Map<string, Promise<boolean>>();
   /** key_ids whose rehash is under way. */
   private readonly rehashing = new Set<string>();
+  /** The cache keys of each key_id's warm entries: what a change to that key drops. */
+  private readonly warmTexts = new Map<string, Set<string>>();
   constructor(
     private readonly repository: ApiKeyRepository,
     /** The path of the changes verification makes: a rehash, a quota's refill (a quota's use is a count, see key-changes.ts). */
     private readonly changes: KeyChanges,
+    /** What proves an entry fresh, and tells of changed keys. */
+    private readonly feed: ChangeFeed,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
     private readonly lastUse: LastUseRecorder,
@@ -117,7 +122,8 @@ export class KeyVerifier {
     private readonly observer: VerifierObserver = silentObserver,
     private readonly onError: (error: unknown) => void = () => {},
   ) {
-    this.warm = new LRUCache({ max: cacheSize });
+    this.warm = new LRUCache({ max: cacheSize, dispose: (entry, cacheKey) => this.unindex(entry.key.keyId, cacheKey) });
+    feed.onKeyChanged((keyId) => this.forget(keyId));
     this.refused = new LRUCache({ max: cacheSize });
   }
 
@@ -172,7 +178,7 @@ export class KeyVerifier {
     const entry = this.warm.get(cacheKey);
     // A warm entry was made from this very text after its format was checked: no need to parse
     // it again, only to prove that no key has changed since.
-    if (entry !== undefined && entry.stamp !== undefined && entry.stamp === this.repository.changes.current()) {
+    if (entry !== undefined && entry.stamp !== undefined && entry.stamp === this.feed.stamp()) {
       this.observer.warmCache(true);
       return this.accept(cacheKey, entry, requirements);
     }
@@ -186,8 +192,10 @@ export class KeyVerifier {
 
   /** The entry of `presented` as its row now is, or undefined once it is refused for good. */
   private async checkRow(presented: string, keyId: string, cacheKey: string, entry: WarmEntry | undefined): Promise<WarmEntry | undefined> {
-    // Read before the row: if it still reads the same later, the row is still as read here.
-    const stamp = this.repository.changes.current();
+    // Read before the row: if it still reads the same later, the row is still as read here. A
+    // change heard while the row was read may concern it: then the entry is not trusted.
+    const stamp = this.feed.stamp();
+    const seen = this.feed.changesSeen();
     const row = await this.repository.findForVerification(keyId);
     // An entry made while the row was read (by a concurrent request with the same text) counts too.
     entry = this.warm.peek(cacheKey) ?? entry;
@@ -201,8 +209,9 @@ export class KeyVerifier {
     const warmed = entry !== undefined && entry.version === row.version && entry.keyHash === matched ? entry : warmEntry(row, matched);
     // What verifications move without a new version: the quota's refill period.
     warmed.quota = quotaOfRow(row);
-    warmed.stamp = stamp;
+    warmed.stamp = this.feed.changesSeen() === seen ? stamp : undefined;
     this.warm.set(cacheKey, warmed);
+    this.index(keyId, cacheKey);
     if (matched === row.key_hash && entry?.keyHash !== matched) this.rehashIfOutdated(presented, row, warmed);
     return warmed;
   }
@@ -219,6 +228,26 @@ export class KeyVerifier {
     if (warmHit) return entry.keyHash;
     if (await this.compare(cacheKey, presented, row.key_hash)) return row.key_hash;
     return previous !== null && (await this.compare(cacheKey, presented, previous)) ? previous : undefined;
+  }
+
+  /** Drops every warm entry of the key: it changed (on any instance). */
+  private forget(keyId: string): void {
+    const texts = this.warmTexts.get(keyId);
+    if (texts === undefined) return;
+    for (const cacheKey of [...texts]) this.warm.delete(cacheKey);
+  }
+
+  private index(keyId: string, cacheKey: string): void {
+    const texts = this.warmTexts.get(keyId);
+    if (texts === undefined) this.warmTexts.set(keyId, new Set([cacheKey]));
+    else texts.add(cacheKey);
+  }
+
+  private unindex(keyId: string, cacheKey: string): void {
+    const texts = this.warmTexts.get(keyId);
+    if (texts === undefined) return;
+    texts.delete(cacheKey);
+    if (texts.size === 0) this.warmTexts.delete(keyId);
   }
 
   private refuseForGood(cacheKey: string): void {

@@ -64,32 +64,8 @@ export interface QuotaUse {
   period: string | null;
 }
 
-/**
- * Tells whether any key may have changed since a moment: this process's changes count at once
- * (noted by KeyChanges, src/keys/key-changes.ts), other processes' commits through the store's
- * own counter (SQLite's data_version does not move for this connection's own commits). Both
- * counters only grow, so their sum moves whenever either does.
- */
-export class KeyChangeStamp {
-  private localWrites = 0;
-
-  constructor(private readonly externalChanges: (() => number) | undefined) {}
-
-  noteLocalWrite(): void {
-    this.localWrites += 1;
-  }
-
-  /** undefined where other processes' commits cannot be seen cheaply: then nothing is ever proven fresh. */
-  current(): number | undefined {
-    return this.externalChanges === undefined ? undefined : this.externalChanges() + this.localWrites;
-  }
-}
-
 export class ApiKeyRepository {
-  constructor(
-    private readonly db: KeygateDb,
-    readonly changes: KeyChangeStamp,
-  ) {}
+  constructor(private readonly db: KeygateDb) {}
 
   /**
    * Runs `work` in one transaction, with the writes that change a key. For KeyChanges alone:
@@ -186,6 +162,11 @@ export class ApiKeyRepository {
  */
 export class KeyWrites {
   constructor(private readonly trx: Transaction<Database>) {}
+
+  /** The transaction itself, for the change feed's last statements (src/store/postgres-change-feed.ts). */
+  get transaction(): Transaction<Database> {
+    return this.trx;
+  }
 
   /** The change's audit event, committed with it (KeyChanges records it). */
   recordAuditEvent(event: AuditEvent): Promise<void> {

@@ -73,7 +73,16 @@ export interface KeyUsageTable {
   refused: number;
 }
 
+/** PostgreSQL only: an instance that holds warm entries (src/store/postgres-change-feed.ts). */
+export interface InstanceTable {
+  instance_id: string;
+  /** By the database's clock, in ms since the epoch; bigint, which node-postgres reads as text. */
+  lease_expires_ms: string | number;
+  acked_position: string | number;
+}
+
 export interface Database {
+  keygate_instances: InstanceTable;
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
   key_usage: KeyUsageTable;
