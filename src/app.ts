@@ -118,7 +118,7 @@ export async function openKeygate(config: Config, onError?: (error: unknown) => 
   });
   const exchange = await ExchangeTokens.open(db, config.exchange);
   const userTokenSecretGenerated = generatedSecret !== undefined && generatedSecret === userTokenSecret;
-  const audit = new AuditTrail(new AuditRepository(db), config.auditRetentionDays);
+  const audit = new AuditTrail(new AuditRepository(db), parts.format, config.auditRetentionDays);
   return {
     config,
     db,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -105,13 +105,25 @@ declare module 'fastify' {
   }
 }
 
-/** A request id a proxy or client gave that is safe to keep (in logs and the audit trail). */
+/** A request id a proxy gave that is safe to keep (in logs and the audit trail). */
 const GIVEN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The request's X-Request-Id when it has a safe one, so that a trace spans the proxy and keygate; else a new one. */
-function requestIdOf(request: IncomingMessage): string {
-  const given = request.headers['x-request-id'];
-  return typeof given === 'string' && GIVEN_REQUEST_ID.test(given) ? given : randomUUID();
+/**
+ * Request ids: behind a trusted proxy, the X-Request-Id it sends (so that a trace spans the proxy
+ * and keygate), unless it could be a key sent in the wrong header; otherwise this process's own,
+ * a random prefix and a counter (unique across instances and restarts, with no random draw per
+ * request on the hot path).
+ */
+function requestIds(trustProxy: boolean | string, keyPrefixes: readonly string[]): (request: IncomingMessage) => string {
+  const prefix = randomBytes(6).toString('base64url');
+  let next = 0;
+  const own = () => `${prefix}-${(next++).toString(36)}`;
+  if (trustProxy === false) return own;
+  return (request) => {
+    const given = request.headers['x-request-id'];
+    const safe = typeof given === 'string' && GIVEN_REQUEST_ID.test(given) && !keyPrefixes.some((keyPrefix) => given.includes(keyPrefix));
+    return safe ? given : own();
+  };
 }
 
 /** How often the server looks for audit events past their retention (and once at start). */
@@ -156,7 +168,7 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
             },
           },
     bodyLimit: BODY_LIMIT_BYTES,
-    genReqId: requestIdOf,
+    genReqId: requestIds(config.trustProxy, [config.keyPrefixes.live, config.keyPrefixes.test]),
     // Behind a load balancer, rate limits per client address need the address it forwards.
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },

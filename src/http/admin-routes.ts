@@ -27,21 +27,14 @@ const ADMIN_ROUTES: OneKeyRoutes = {
   revokeNote: 'Admins only. A key that does not exist is left alone, with the same answer.',
 };
 
-const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'];
+const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'] as const;
 
-interface ListQuery {
-  user_id?: string;
-  status?: string;
-  environment?: string;
-  limit?: string;
-  cursor?: string;
-}
 
 export function adminRoutes(
   service: ApiKeyService,
   users: UserTokenVerifier,
   exchange: ExchangeTokens,
-  changes: KeyChanges,
+  changes: Pick<KeyChanges, 'refused'>,
   adminScope: string,
   rateLimit?: RateLimitHook,
 ) {
@@ -49,7 +42,7 @@ export function adminRoutes(
     managementContext(app, users, exchange, rateLimit);
     app.addHook('onRequest', requireAdmin(changes, adminScope));
 
-    app.get<{ Querystring: ListQuery }>(
+    app.get(
       BASE,
       {
         schema: {
@@ -87,7 +80,7 @@ export function adminRoutes(
         },
       },
       async (request) => {
-        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LIST_PARAMETERS) as ListQuery;
+        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LIST_PARAMETERS);
         const page = await service.listAll(callerActor(request, 'admin'), { userId: user_id, status, environment, limit, cursor });
         return { keys: page.keys.map(detailsResponse), next_cursor: page.nextCursor };
       },
@@ -137,7 +130,7 @@ export function adminRoutes(
 }
 
 /** Admins only: anyone else is refused, and the attempt audited (with the route it was at). */
-function requireAdmin(changes: KeyChanges, adminScope: string) {
+function requireAdmin(changes: Pick<KeyChanges, 'refused'>, adminScope: string) {
   return async (request: FastifyRequest): Promise<void> => {
     if (request.caller.admin) return;
     await changes.refused(callerActor(request), {

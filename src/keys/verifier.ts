@@ -263,19 +263,18 @@ export class KeyVerifier {
   }
 
   /** One use of the key's quota, after the refill that is due, which is a change (audited). */
-  private async useQuota(key: VerifiedKey, quota: QuotaState, now: Date): Promise<QuotaUse | undefined> {
+  private useQuota(key: VerifiedKey, quota: QuotaState, now: Date): Promise<QuotaUse | undefined> {
     const period = dueRefill(quota, now);
-    if (period !== undefined) {
-      const refill = { period, from: quota.period, amount: quota.refill!.amount };
-      const refilled = await this.changes.apply(
+    if (period === undefined) return this.repository.consumeQuota(key.keyId);
+    const refill = { period, from: quota.period, amount: quota.refill!.amount };
+    return this.changes
+      .apply(
         'quota_refilled',
         SYSTEM,
         (writes) => writes.refillQuota(key.keyId, refill),
         (use) => use && { action: 'key.quota_refilled', keyId: key.keyId, ownerId: key.userId, detail: { period, amount: refill.amount } },
-      );
-      if (refilled !== undefined) return refilled;
-    }
-    return this.repository.consumeQuota(key.keyId);
+      )
+      .then((refilled) => refilled ?? this.repository.consumeQuota(key.keyId));
   }
 
   private async compare(cacheKey: string, presented: string, keyHash: string): Promise<boolean> {

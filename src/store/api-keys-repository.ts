@@ -288,10 +288,9 @@ export class KeyWrites {
       .executeTakeFirst();
   }
 
-  /** Deletes the user's key; a key that is absent or someone else's is left alone. Whether it deleted one. */
-  async delete(userId: string, keyId: string): Promise<boolean> {
-    const { numDeletedRows } = await this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
-    return numDeletedRows > 0n;
+  /** Deletes the user's key; a key that is absent or someone else's is left alone. The key as it was when deleted, if it was. */
+  async delete(userId: string, keyId: string): Promise<ApiKeyMetadata | undefined> {
+    return this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).returning(metadataColumns).executeTakeFirst();
   }
 }
 
