@@ -5,7 +5,7 @@ import { FastHmac } from './keys/fast-hmac.js';
 import { KeyFormat } from './keys/format.js';
 import { KeyChanges } from './keys/key-changes.js';
 import { KeyHasher } from './keys/hashing.js';
-import { LastUseRecorder } from './keys/last-use.js';
+import { UseRecorder } from './keys/use-recorder.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository, KeyChangeStamp } from './store/api-keys-repository.js';
@@ -38,7 +38,7 @@ export interface Keygate {
   metrics: Metrics;
   /** Tells its watchers when the database stops answering and when it answers again. */
   databaseOutages: DatabaseOutages;
-  /** Writes pending last-use times, then closes the database. */
+  /** Writes pending last-use times and usage counts, then closes the database. */
   close(): Promise<void>;
 }
 
@@ -57,7 +57,7 @@ export interface VerificationParts {
 
 export interface VerificationOptions {
   observer?: VerifierObserver;
-  /** Told when writing last-use times or rehashing a key fails. */
+  /** Told when writing last-use times and usage counts, or rehashing a key, fails. */
   onError?: (error: unknown) => void;
   /** false: the database must already be keygate's, at this keygate's schema (see openDatabase). */
   migrate: boolean;
@@ -81,9 +81,9 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaiting: config.bcryptQueueLength,
     maxWaitMs: config.bcryptQueueWaitMs,
   });
-  const lastUse = new LastUseRecorder(repository, config.lastUsedFlushMs, onError);
+  const uses = new UseRecorder(repository, config.lastUsedFlushMs, onError);
   const changes = new KeyChanges(repository, new AuditRepository(store.db));
-  const verifier = new KeyVerifier(repository, changes, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
+  const verifier = new KeyVerifier(repository, changes, format, hasher, uses, config.verifyCacheSize, observer, onError);
   return {
     db: store.db,
     repository,
@@ -93,7 +93,7 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     verifier,
     databaseOutages: store.outages,
     async close() {
-      await lastUse.close();
+      await uses.close();
       await store.db.destroy();
     },
   };
