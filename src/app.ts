@@ -6,10 +6,12 @@ import { KeyFormat } from './keys/format.js';
 import { KeyChanges } from './keys/key-changes.js';
 import { KeyHasher } from './keys/hashing.js';
 import { UseRecorder } from './keys/use-recorder.js';
+import { UsageHistory } from './keys/usage-history.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository, KeyChangeStamp } from './store/api-keys-repository.js';
 import { AuditRepository } from './store/audit-repository.js';
+import { UsageRepository } from './store/usage-repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { openDatabase, type KeygateDb } from './store/database.js';
 import type { DatabaseOutages } from './store/outage.js';
@@ -25,6 +27,8 @@ export interface Keygate {
   /** The one path of every change to a key: tells its listeners of each audit event. */
   changes: KeyChanges;
   audit: AuditTrail;
+  /** Each key's verifications per hour, and their retention. */
+  usage: UsageHistory;
   users: UserTokenVerifier;
   /** The HS256 secret of local user tokens. */
   userTokenSecret: string;
@@ -119,12 +123,14 @@ export async function openKeygate(config: Config, onError?: (error: unknown) => 
   const exchange = await ExchangeTokens.open(db, config.exchange);
   const userTokenSecretGenerated = generatedSecret !== undefined && generatedSecret === userTokenSecret;
   const audit = new AuditTrail(new AuditRepository(db), config.auditRetentionDays);
+  const usage = new UsageHistory(apiKeys, new UsageRepository(db), config.auditRetentionDays);
   return {
     config,
     db,
     apiKeys,
     changes: parts.changes,
     audit,
+    usage,
     users,
     userTokenSecret,
     userTokenSecretGenerated,
