@@ -126,20 +126,26 @@ function requestIds(trustProxy: boolean | string, keyPrefixes: readonly string[]
   };
 }
 
-/** How often the server looks for audit events past their retention (and once at start). */
+/** How often the server looks for audit events and usage hours past their retention (and once at start). */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
- * Every audit event as a log line too, for a log pipeline to ship; and the trail's retention,
- * kept by whichever servers run (each purge is idempotent, so several instances may).
+ * Every audit event as a log line too, for a log pipeline to ship; and the retention of the
+ * trail and of the keys' usage history beside it (KEYGATE_AUDIT_RETENTION_DAYS for both), kept
+ * by whichever servers run (each purge is idempotent, so several instances may). Each purge
+ * reports for itself: one failing does not keep the other from running.
  */
 function keepAuditTrail(app: FastifyInstance, keygate: Keygate): void {
   keygate.changes.onAuditEvent((event) => app.log.info({ audit: event }, `audit: ${event.action} ${event.outcome}`));
-  const purge = () =>
-    void keygate.audit.purge().then(
-      (purged) => purged > 0 && app.log.info({ purged }, 'audit: events past their retention purged'),
-      (error: unknown) => app.log.error({ err: error }, 'audit: purging old events failed'),
+  const purgeOld = (what: string, purge: () => Promise<number>) =>
+    void purge().then(
+      (purged) => purged > 0 && app.log.info({ purged }, `audit: ${what} past their retention purged`),
+      (error: unknown) => app.log.error({ err: error }, `audit: purging old ${what} failed`),
     );
+  const purge = () => {
+    purgeOld('events', () => keygate.audit.purge());
+    purgeOld('usage hours', () => keygate.usage.purge());
+  };
   const purging = setInterval(purge, PURGE_INTERVAL_MS).unref();
   app.addHook('onReady', async () => purge());
   app.addHook('onClose', () => clearInterval(purging));
@@ -226,8 +232,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const rateLimits = await installRateLimits(app, config, keygate.metrics.rateLimits, (presented) =>
     keygate.verifier.authenticKeyId(presented),
   );
-  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
-  await app.register(adminRoutes(keygate.apiKeys, keygate.users, keygate.exchange, keygate.changes, config.adminScope, rateLimits.manage));
+  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.usage, keygate.users, keygate.exchange, rateLimits.manage));
+  await app.register(adminRoutes(keygate.apiKeys, keygate.usage, keygate.users, keygate.exchange, keygate.changes, config.adminScope, rateLimits.manage));
   await app.register(auditRoutes(keygate.audit, keygate.users, keygate.exchange, rateLimits.manage));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));

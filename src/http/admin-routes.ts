@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Forbidden } from '../errors.js';
 import type { ApiKeyService } from '../keys/api-key-service.js';
 import { closedObject } from '../keys/key-settings.js';
+import type { UsageHistory } from '../keys/usage-history.js';
 import type { KeyChanges } from '../keys/key-changes.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
@@ -12,7 +13,8 @@ import type { RateLimitHook } from './rate-limits.js';
 import { contractResponses, CREATED_MESSAGE } from './schemas.js';
 
 // Every user's keys, for a user token that carries the admin scope: list them, create one for any
-// user_id (a service account is just a user id), and GET, PATCH, rotate and revoke any of them.
+// user_id (a service account is just a user id), and GET, PATCH, rotate, revoke and read the usage
+// of any of them.
 // Every other caller gets 403 on every route here, and the attempt is audited.
 
 const tags = ['Admin'];
@@ -21,7 +23,13 @@ const BASE = '/api/v1/admin/api-keys';
 const ADMIN_ROUTES: OneKeyRoutes = {
   base: BASE,
   actor: 'admin',
-  operationIds: { get: 'admin_get_api_key', update: 'admin_update_api_key', rotate: 'admin_rotate_api_key', revoke: 'admin_revoke_api_key' },
+  operationIds: {
+    get: 'admin_get_api_key',
+    update: 'admin_update_api_key',
+    rotate: 'admin_rotate_api_key',
+    revoke: 'admin_revoke_api_key',
+    usage: 'admin_get_api_key_usage',
+  },
   tags,
   whose: 'Any user\'s key (admins only)',
   revokeNote: 'Admins only. A key that does not exist is left alone, with the same answer.',
@@ -32,6 +40,7 @@ const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'] 
 
 export function adminRoutes(
   service: ApiKeyService,
+  usage: UsageHistory,
   users: UserTokenVerifier,
   exchange: ExchangeTokens,
   changes: Pick<KeyChanges, 'refused'>,
@@ -125,7 +134,7 @@ export function adminRoutes(
       },
     );
 
-    oneKeyRoutes(app, service, ADMIN_ROUTES);
+    oneKeyRoutes(app, service, usage, ADMIN_ROUTES);
   };
 }
 

@@ -177,6 +177,14 @@ export class ApiKeyService {
   }
 
   /**
+   * Resolves when `actor` may read the key, as get() decides; else NotFound, the attempt audited.
+   * For what is read about a key elsewhere (its usage history), under the same rule.
+   */
+  async checkReadable(actor: Actor, keyId: string): Promise<void> {
+    await this.reach(actor, keyId, 'key.read', this.byId);
+  }
+
+  /**
    * Changes the key as a JSON merge patch (RFC 7396) of its document (name, expires_at, scopes,
    * metadata, status, rate_limit, quota) says: members set replace, null removes (back to the
    * default), objects merge. The whole result is checked by the rules create applies, so a
