@@ -5,13 +5,15 @@ import { FastHmac } from './keys/fast-hmac.js';
 import { KeyFormat } from './keys/format.js';
 import { KeyChanges } from './keys/key-changes.js';
 import { KeyHasher } from './keys/hashing.js';
-import { LastUseRecorder } from './keys/last-use.js';
+import { UseRecorder } from './keys/use-recorder.js';
+import { UsageHistory } from './keys/usage-history.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository } from './store/api-keys-repository.js';
 import { DataVersionStamp, type ChangeFeed } from './keys/change-feed.js';
 import { PostgresChangeFeed } from './store/postgres-change-feed.js';
 import { AuditRepository } from './store/audit-repository.js';
+import { UsageRepository } from './store/usage-repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { openDatabase, type KeygateDb, type Store } from './store/database.js';
 import type { DatabaseOutages } from './store/outage.js';
@@ -27,6 +29,8 @@ export interface Keygate {
   /** The one path of every change to a key: tells its listeners of each audit event. */
   changes: KeyChanges;
   audit: AuditTrail;
+  /** Each key's verifications per hour, and their retention. */
+  usage: UsageHistory;
   users: UserTokenVerifier;
   /** The HS256 secret of local user tokens. */
   userTokenSecret: string;
@@ -40,7 +44,7 @@ export interface Keygate {
   metrics: Metrics;
   /** Tells its watchers when the database stops answering and when it answers again. */
   databaseOutages: DatabaseOutages;
-  /** Writes pending last-use times, then closes the database. */
+  /** Writes pending last-use times and usage counts, then closes the database. */
   close(): Promise<void>;
 }
 
@@ -59,7 +63,7 @@ export interface VerificationParts {
 
 export interface VerificationOptions {
   observer?: VerifierObserver;
-  /** Told when writing last-use times or rehashing a key fails. */
+  /** Told when writing last-use times and usage counts, or rehashing a key, fails. */
   onError?: (error: unknown) => void;
   /** false: the database must already be keygate's, at this keygate's schema (see openDatabase). */
   migrate: boolean;
@@ -89,9 +93,9 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaiting: config.bcryptQueueLength,
     maxWaitMs: config.bcryptQueueWaitMs,
   });
-  const lastUse = new LastUseRecorder(repository, config.lastUsedFlushMs, onError);
+  const uses = new UseRecorder(repository, config.lastUsedFlushMs, onError);
   const changes = new KeyChanges(repository, new AuditRepository(store.db), feed);
-  const verifier = new KeyVerifier(repository, changes, feed, format, hasher, lastUse, config.verifyCacheSize, observer, onError);
+  const verifier = new KeyVerifier(repository, changes, feed, format, hasher, uses, config.verifyCacheSize, observer, onError);
   return {
     db: store.db,
     repository,
@@ -101,7 +105,7 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     verifier,
     databaseOutages: store.outages,
     async close() {
-      await lastUse.close();
+      await uses.close();
       await feed.close();
       await store.db.destroy();
     },
@@ -141,13 +145,15 @@ export async function openKeygate(
   });
   const exchange = await ExchangeTokens.open(db, config.exchange);
   const userTokenSecretGenerated = generatedSecret !== undefined && generatedSecret === userTokenSecret;
-  const audit = new AuditTrail(new AuditRepository(db), config.auditRetentionDays);
+  const audit = new AuditTrail(new AuditRepository(db), parts.format, config.auditRetentionDays);
+  const usage = new UsageHistory(apiKeys, new UsageRepository(db), config.auditRetentionDays);
   return {
     config,
     db,
     apiKeys,
     changes: parts.changes,
     audit,
+    usage,
     users,
     userTokenSecret,
     userTokenSecretGenerated,

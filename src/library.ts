@@ -18,11 +18,12 @@ interface KeyVerifierSettings {
   keyPepper?: string;
   /** Warm entries kept; default 10000. */
   cacheSize?: number;
-  /** How often last-use times are written, in ms; default 2000. */
+  /** How often last-use times and usage counts are written, in ms; default 2000. */
   lastUsedFlushMs?: number;
   /**
-   * Told when a background write fails: last-use times (kept and retried at the next flush), or
-   * moving a key to the configured hash scheme (tried again at its next cold verification).
+   * Told when a background write fails: last-use times and usage counts (kept and retried at the
+   * next flush), or moving a key to the configured hash scheme (tried again at its next cold
+   * verification).
    */
   onError?: (error: unknown) => void;
 }
@@ -50,13 +51,13 @@ export interface KeygateKeyVerifier {
    * server's per-key rate limits are not applied here: they are the server's.
    */
   verify(presented: string, requirements?: KeyRequirements): Promise<Verification>;
-  /** Writes pending last-use times and closes the database. */
+  /** Writes pending last-use times and usage counts, and closes the database. */
   close(): Promise<void>;
 }
 
 /**
  * Verifies keygate keys inside another Node process, on the database keygate's server uses,
- * with no HTTP hop: the same verifier, warm cache and last-use recording as the server's.
+ * with no HTTP hop: the same verifier, warm cache, and last-use and usage recording as the server's.
  *
  * The database must be one keygate's server has already created and migrated, at this
  * version's schema: the library never creates or migrates a database (it may be the host

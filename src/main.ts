@@ -11,7 +11,7 @@ async function main(): Promise<void> {
     if (!isDatabaseOutage(error)) {
       server?.log.error(
         { err: error },
-        'a background write failed: last-use times are kept for the next flush; a rehash is tried again at the key\'s next cold verification',
+        'a background write failed: last-use times and usage counts are kept for the next flush; a rehash is tried again at the key\'s next cold verification',
       );
     }
   });

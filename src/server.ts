@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -105,29 +105,47 @@ declare module 'fastify' {
   }
 }
 
-/** A request id a proxy or client gave that is safe to keep (in logs and the audit trail). */
+/** A request id a proxy gave that is safe to keep (in logs and the audit trail). */
 const GIVEN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The request's X-Request-Id when it has a safe one, so that a trace spans the proxy and keygate; else a new one. */
-function requestIdOf(request: IncomingMessage): string {
-  const given = request.headers['x-request-id'];
-  return typeof given === 'string' && GIVEN_REQUEST_ID.test(given) ? given : randomUUID();
+/**
+ * Request ids: behind a trusted proxy, the X-Request-Id it sends (so that a trace spans the proxy
+ * and keygate), unless it could be a key sent in the wrong header; otherwise this process's own,
+ * a random prefix and a counter (unique across instances and restarts, with no random draw per
+ * request on the hot path).
+ */
+function requestIds(trustProxy: boolean | string, keyPrefixes: readonly string[]): (request: IncomingMessage) => string {
+  const prefix = randomBytes(6).toString('base64url');
+  let next = 0;
+  const own = () => `${prefix}-${(next++).toString(36)}`;
+  if (trustProxy === false) return own;
+  return (request) => {
+    const given = request.headers['x-request-id'];
+    const safe = typeof given === 'string' && GIVEN_REQUEST_ID.test(given) && !keyPrefixes.some((keyPrefix) => given.includes(keyPrefix));
+    return safe ? given : own();
+  };
 }
 
-/** How often the server looks for audit events past their retention (and once at start). */
+/** How often the server looks for audit events and usage hours past their retention (and once at start). */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
- * Every audit event as a log line too, for a log pipeline to ship; and the trail's retention,
- * kept by whichever servers run (each purge is idempotent, so several instances may).
+ * Every audit event as a log line too, for a log pipeline to ship; and the retention of the
+ * trail and of the keys' usage history beside it (KEYGATE_AUDIT_RETENTION_DAYS for both), kept
+ * by whichever servers run (each purge is idempotent, so several instances may). Each purge
+ * reports for itself: one failing does not keep the other from running.
  */
 function keepAuditTrail(app: FastifyInstance, keygate: Keygate): void {
   keygate.changes.onAuditEvent((event) => app.log.info({ audit: event }, `audit: ${event.action} ${event.outcome}`));
-  const purge = () =>
-    void keygate.audit.purge().then(
-      (purged) => purged > 0 && app.log.info({ purged }, 'audit: events past their retention purged'),
-      (error: unknown) => app.log.error({ err: error }, 'audit: purging old events failed'),
+  const purgeOld = (what: string, purge: () => Promise<number>) =>
+    void purge().then(
+      (purged) => purged > 0 && app.log.info({ purged }, `audit: ${what} past their retention purged`),
+      (error: unknown) => app.log.error({ err: error }, `audit: purging old ${what} failed`),
     );
+  const purge = () => {
+    purgeOld('events', () => keygate.audit.purge());
+    purgeOld('usage hours', () => keygate.usage.purge());
+  };
   const purging = setInterval(purge, PURGE_INTERVAL_MS).unref();
   app.addHook('onReady', async () => purge());
   app.addHook('onClose', () => clearInterval(purging));
@@ -156,7 +174,7 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
             },
           },
     bodyLimit: BODY_LIMIT_BYTES,
-    genReqId: requestIdOf,
+    genReqId: requestIds(config.trustProxy, [config.keyPrefixes.live, config.keyPrefixes.test]),
     // Behind a load balancer, rate limits per client address need the address it forwards.
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
@@ -214,8 +232,8 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const rateLimits = await installRateLimits(app, config, keygate.metrics.rateLimits, (presented) =>
     keygate.verifier.authenticKeyId(presented),
   );
-  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.users, keygate.exchange, rateLimits.manage));
-  await app.register(adminRoutes(keygate.apiKeys, keygate.users, keygate.exchange, keygate.changes, config.adminScope, rateLimits.manage));
+  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.usage, keygate.users, keygate.exchange, rateLimits.manage));
+  await app.register(adminRoutes(keygate.apiKeys, keygate.usage, keygate.users, keygate.exchange, keygate.changes, config.adminScope, rateLimits.manage));
   await app.register(auditRoutes(keygate.audit, keygate.users, keygate.exchange, rateLimits.manage));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));

@@ -32,3 +32,7 @@ export function userIdProblem(value: unknown): 'printable' | 'unicode' | undefin
   if (typeof value !== 'string' || value.length === 0 || value.length > USER_ID_MAX_LENGTH || hasControlCharacters(value)) return 'printable';
   return isWellFormedUnicode(value) ? undefined : 'unicode';
 }
+
+export function isUserId(value: unknown): value is string {
+  return userIdProblem(value) === undefined;
+}

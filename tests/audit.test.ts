@@ -81,7 +81,9 @@ describe('the audit trail', () => {
     }
     const [create, update, disable, , rotate, revoke] = events as [Event, Event, Event, Event, Event, Event];
     assert.equal(create.user_agent, 'audit-test/1.0');
-    assert.equal(create.request_id, 'trace-123');
+    // Not behind a trusted proxy: a client's X-Request-Id is not believed, keygate numbers its own.
+    assert.match(create.request_id!, /^[A-Za-z0-9_-]{8}-[0-9a-z]+$/);
+    assert.equal(new Set(events.map((event) => event.request_id)).size, events.length, 'one id per request');
     assert.deepEqual(create.changes.name, { old: null, new: 'ci' });
     assert.deepEqual(create.changes.scopes, { old: null, new: ['a'] });
     assert.deepEqual(update.changes, { name: { old: 'ci', new: 'ci-2' }, scopes: { old: ['a'], new: ['a', 'b'] } });
@@ -137,14 +139,40 @@ describe('the audit trail', () => {
     assert.deepEqual(await eventsOf(server, bob, `&key_id=${keyId}`), []);
     const adminAccess = await eventsOf(server, admin, '&action=admin.access');
     assert.ok(adminAccess.some((event) => event.actor.id === 'bob' && event.outcome === 'refused' && event.detail.route === '/api/v1/admin/api-keys'));
+    // Each admin route, each attempt.
+    const before = adminAccess.length;
+    for (const [method, path] of [
+      ['POST', '/api/v1/admin/api-keys'],
+      ['GET', `/api/v1/admin/api-keys/${keyId}`],
+      ['PATCH', `/api/v1/admin/api-keys/${keyId}`],
+      ['POST', `/api/v1/admin/api-keys/${keyId}/rotate`],
+      ['DELETE', `/api/v1/admin/api-keys/${keyId}`],
+    ] as const) {
+      assert.equal((await call(server.baseUrl, method, path, { token: bob, json: method === 'DELETE' || method === 'GET' ? undefined : {} })).status, 403);
+    }
+    const routes = (await eventsOf(server, admin, '&action=admin.access')).slice(0, 5).map((event) => `${event.detail.method} ${event.detail.route}`);
+    assert.equal((await eventsOf(server, admin, '&action=admin.access')).length, before + 5);
+    assert.deepEqual(routes.sort(), [
+      'DELETE /api/v1/admin/api-keys/:key_id',
+      'GET /api/v1/admin/api-keys/:key_id',
+      'PATCH /api/v1/admin/api-keys/:key_id',
+      'POST /api/v1/admin/api-keys',
+      'POST /api/v1/admin/api-keys/:key_id/rotate',
+    ]);
 
-    // A key_id that exists nowhere is audited without an owner; text that is no key_id, without one.
-    await call(server.baseUrl, 'GET', `${KEYS}AAAAAAAAAAAAAAAAAAAAAA`, { token: bob });
+    // A key_id that exists nowhere is audited without an owner; text that is no key_id, without a key_id.
+    const nowhere = 'AAAAAAAAAAAA';
+    assert.ok(server.keygate.apiKeys && nowhere.length === keyId.length);
+    await call(server.baseUrl, 'GET', `${KEYS}${nowhere}`, { token: bob });
     await call(server.baseUrl, 'GET', `${KEYS}${encodeURIComponent('mcpkey_live_whatever')}`, { token: bob });
     const strays = (await eventsOf(server, admin, '&action=key.read')).filter((event) => event.actor.id === 'bob' && event.owner_id === null);
-    assert.ok(strays.length >= 1);
-    assert.ok(strays.every((event) => event.detail.reason === 'not_found'));
-    assert.ok(strays.every((event) => event.key_id === null || /^[A-Za-z0-9]+$/.test(event.key_id)));
+    assert.deepEqual(
+      strays.map((event) => [event.key_id, event.detail.reason]),
+      [
+        [null, 'not_found'],
+        [nowhere, 'not_found'],
+      ],
+    );
   });
 
   test('an admin reads every event and filters by owner, action and time; a user only their own', async () => {
@@ -180,6 +208,46 @@ describe('the audit trail', () => {
       cursor = page.body.next_cursor;
     } while (cursor !== null);
     assert.deepEqual(paged, all.map((event) => event.event_id));
+
+    // A last page that is exactly full says so: no cursor to an empty page.
+    const exact = await call(server.baseUrl, 'GET', `${AUDIT}?limit=${all.length}`, { token: admin });
+    assert.equal(exact.body.events.length, all.length);
+    assert.equal(exact.body.next_cursor, null);
+    const short = await call(server.baseUrl, 'GET', `${AUDIT}?limit=${all.length - 1}`, { token: admin });
+    assert.notEqual(short.body.next_cursor, null);
+  });
+
+  test('changes an admin makes are audited as the admin, on the owner\'s key', async () => {
+    const created = await call(server.baseUrl, 'POST', '/api/v1/admin/api-keys', { token: admin, json: { user_id: 'carol', name: 'svc' } });
+    const keyId: string = created.body.key_id;
+    await call(server.baseUrl, 'PATCH', `/api/v1/admin/api-keys/${keyId}`, { token: admin, json: { status: 'disabled' } });
+    await call(server.baseUrl, 'POST', `/api/v1/admin/api-keys/${keyId}/rotate`, { token: admin, json: {} });
+    await call(server.baseUrl, 'DELETE', `/api/v1/admin/api-keys/${keyId}`, { token: admin });
+    const events = (await eventsOf(server, admin, `&key_id=${keyId}`)).reverse();
+    assert.deepEqual(events.map((event) => event.action), ['key.created', 'key.disabled', 'key.rotated', 'key.revoked']);
+    for (const event of events) {
+      assert.deepEqual(event.actor, { type: 'admin', id: 'ops' });
+      assert.equal(event.owner_id, 'carol');
+    }
+    const carol = await server.tokenFor('carol');
+    assert.equal((await eventsOf(server, carol, `&key_id=${keyId}`)).length, 4, 'the owner reads what was done to their key');
+  });
+
+  test('of concurrent changes to one key, each one that took effect has its event, and no other', async () => {
+    const created = await call(server.baseUrl, 'POST', KEYS, { token: alice, json: { name: 'contended' } });
+    const keyId: string = created.body.key_id;
+    const patches = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((name) => call(server.baseUrl, 'PATCH', `${KEYS}${keyId}`, { token: alice, json: { name } })),
+    );
+    const applied = patches.filter((response) => response.status === 200).length;
+    assert.ok(applied >= 1);
+    assert.ok(patches.every((response) => response.status === 200 || response.status === 409));
+    const revokes = await Promise.all([1, 2, 3].map(() => call(server.baseUrl, 'DELETE', `${KEYS}${keyId}`, { token: alice })));
+    assert.ok(revokes.every((response) => response.status === 204));
+    const events = await eventsOf(server, alice, `&key_id=${keyId}`);
+    const succeeded = (action: string) => events.filter((event) => event.action === action && event.outcome === 'succeeded').length;
+    assert.equal(succeeded('key.updated'), applied);
+    assert.equal(succeeded('key.revoked'), 1);
   });
 
   for (const [query, loc] of [
@@ -237,11 +305,17 @@ describe('an event commits with its change, or not at all', () => {
       assert.equal(created.status, 500);
       const patched = await call(server.baseUrl, 'PATCH', `${KEYS}${kept.body.key_id}`, { token: alice, json: { name: 'renamed' } });
       assert.equal(patched.status, 500);
+      const rotated = await call(server.baseUrl, 'POST', `${KEYS}${kept.body.key_id}/rotate`, { token: alice, json: {} });
+      assert.equal(rotated.status, 500);
+      const revoked = await call(server.baseUrl, 'DELETE', `${KEYS}${kept.body.key_id}`, { token: alice });
+      assert.equal(revoked.status, 500);
     });
     const listed = await call(server.baseUrl, 'GET', KEYS, { token: alice });
     assert.deepEqual(listed.body.map((key: { name: string }) => key.name), ['kept']);
     assert.equal((await storedEvents(server)).length, eventsBefore);
-    assert.equal((await verifyOn(server.baseUrl, 'verify', kept.body.api_key)).body.name, 'kept');
+    const verified = await verifyOn(server.baseUrl, 'verify', kept.body.api_key);
+    assert.equal(verified.status, 200, 'neither rotated nor revoked');
+    assert.equal(verified.body.name, 'kept');
   });
 
   test('a change that fails leaves no event', async () => {
@@ -297,39 +371,52 @@ describe('retention', () => {
 });
 
 describe('the audit trail holds no secret', () => {
-  test('no issued key, secret part, hash or token appears in any event, stored or logged', async () => {
-    const folder = temporaryFolder();
+  test('no issued key, secret part, hash or token appears in any event', async () => {
     const server = await startKeygate({ KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0', KEYGATE_MAX_KEYS_PER_USER: '20' });
     const admin = await server.tokenFor('ops', ['keygate:admin']);
     const alice = await server.tokenFor('alice');
     const secrets: string[] = [admin, alice];
+    const hashesOf = async (keyId: string) => {
+      const row = await server.keygate.db.selectFrom('api_keys').select(['key_hash', 'previous_key_hash']).where('key_id', '=', keyId).executeTakeFirst();
+      return [row?.key_hash, row?.previous_key_hash].filter((hash): hash is string => typeof hash === 'string');
+    };
+    let rehashedOn: RunningKeygate | undefined;
     try {
       for (let i = 0; i < 3; i += 1) {
-        const created = await call(server.baseUrl, 'POST', KEYS, { token: alice, json: { name: `k${i}`, metadata: { i } } });
-        secrets.push(created.body.api_key);
-        const hashes = await server.keygate.db.selectFrom('api_keys').select('key_hash').where('key_id', '=', created.body.key_id).execute();
-        secrets.push(...hashes.map((row) => row.key_hash));
+        const created = await call(server.baseUrl, 'POST', KEYS, { token: alice, json: { name: `k${i}`, metadata: { i }, scopes: ['s'] } });
+        secrets.push(created.body.api_key, ...(await hashesOf(created.body.key_id)));
+        // An exchanged token, and a verification that refills nothing but counts as use.
+        const exchanged = await verifyOn(server.baseUrl, 'validate', created.body.api_key);
+        secrets.push(exchanged.body.access_token);
         const rotated = await call(server.baseUrl, 'POST', `${KEYS}${created.body.key_id}/rotate`, { token: alice, json: { grace_seconds: 60 } });
-        secrets.push(rotated.body.new_api_key);
+        secrets.push(rotated.body.new_api_key, ...(await hashesOf(created.body.key_id)));
         await call(server.baseUrl, 'PATCH', `${KEYS}${created.body.key_id}`, { token: alice, json: { status: 'disabled' } });
         if (i === 0) await call(server.baseUrl, 'POST', `${KEYS}self-revoke`, { headers: { 'x-api-key': rotated.body.new_api_key } });
         if (i === 1) await call(server.baseUrl, 'DELETE', `/api/v1/admin/api-keys/${created.body.key_id}`, { token: admin });
       }
       const forAdmin = await call(server.baseUrl, 'POST', '/api/v1/admin/api-keys', { token: admin, json: { user_id: 'svc', name: 'svc' } });
       secrets.push(forAdmin.body.api_key);
-      // A key pasted where a key_id goes is not recorded.
-      await call(server.baseUrl, 'GET', `${KEYS}${encodeURIComponent(forAdmin.body.api_key)}`, { token: alice });
+      // A server set to the other scheme rehashes the key on its next verification: audited, with no hash.
+      rehashedOn = await startKeygate({ DATABASE_URL: server.databaseUrl, KEYGATE_KEY_HASH: 'hmac-sha256' });
+      assert.equal((await verifyOn(rehashedOn.baseUrl, 'verify', forAdmin.body.api_key)).status, 200);
+      for (let tries = 0; (await storedEvents(server)).every((row) => row.action !== 'key.rehashed'); tries += 1) {
+        assert.ok(tries < 200, 'no rehash event');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      secrets.push(...(await hashesOf(forAdmin.body.key_id)));
+      // Text holding a key's random part where a key_id goes (short enough for the route) is not recorded.
+      await call(server.baseUrl, 'GET', `${KEYS}${encodeURIComponent(forAdmin.body.api_key.slice(-40))}`, { token: alice });
 
       const stored = JSON.stringify(await storedEvents(server));
-      assert.ok(stored.length > 1000, 'there are events to search');
+      assert.ok(stored.includes('key.rehashed') && stored.includes('key.revoked') && stored.includes('"refused"'), 'every kind of event is there to search');
       for (const secret of secrets) {
         assert.ok(!stored.includes(secret), `a secret in the trail: ${secret.slice(0, 12)}...`);
         // The random part alone, without the prefix and key_id that the trail may name.
         assert.ok(!stored.includes(secret.slice(-30)), 'part of a secret in the trail');
       }
     } finally {
+      await rehashedOn?.close();
       await server.close();
-      rmSync(folder, { recursive: true, force: true });
     }
   });
 
@@ -355,4 +442,76 @@ describe('the audit trail holds no secret', () => {
       rmSync(folder, { recursive: true, force: true });
     }
   });
+});
+
+describe('behind a trusted proxy', () => {
+  let server: RunningKeygate;
+  let alice: string;
+  let bob: string;
+
+  before(async () => {
+    server = await startKeygate({ KEYGATE_TRUST_PROXY: 'true', KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0' });
+    alice = await server.tokenFor('alice');
+    bob = await server.tokenFor('bob');
+  });
+  after(() => server?.close());
+
+  test("the proxy's X-Request-Id and client address are recorded; one that could be a key is not", async () => {
+    const created = await call(server.baseUrl, 'POST', KEYS, {
+      token: alice,
+      json: { name: 'traced' },
+      headers: { 'x-request-id': 'trace-123', 'x-forwarded-for': '203.0.113.7' },
+    });
+    const keyId: string = created.body.key_id;
+    await call(server.baseUrl, 'PATCH', `${KEYS}${keyId}`, {
+      token: alice,
+      json: { name: 'traced again' },
+      headers: { 'x-request-id': `mcpkey_live_${keyId}_secretish` },
+    });
+    const [patch, create] = await eventsOf(server, alice, `&key_id=${keyId}`);
+    assert.equal(create!.request_id, 'trace-123');
+    assert.equal(create!.client_address, '203.0.113.7');
+    assert.ok(!patch!.request_id!.includes('mcpkey_live_'));
+  });
+
+  test('a forwarded "address" that is no address is not kept, and a refused attempt is audited all the same', async () => {
+    const created = await call(server.baseUrl, 'POST', KEYS, { token: alice, json: { name: 'probed' } });
+    const garbage = { 'x-forwarded-for': 'a'.repeat(200), 'user-agent': 'u'.repeat(2000) };
+    const probe = await call(server.baseUrl, 'GET', `${KEYS}${created.body.key_id}`, { token: bob, headers: garbage });
+    assert.equal(probe.status, 404);
+    const [refused] = await eventsOf(server, alice, `&key_id=${created.body.key_id}&action=key.read`);
+    assert.deepEqual(refused!.actor, { type: 'user', id: 'bob' });
+    assert.equal(refused!.client_address, null);
+    assert.equal(refused!.user_agent!.length, 512);
+  });
+});
+
+describe('hostile filters', () => {
+  let server: RunningKeygate;
+  let admin: string;
+  let alice: string;
+
+  before(async () => {
+    server = await startKeygate({ KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0' });
+    admin = await server.tokenFor('ops', ['keygate:admin']);
+    alice = await server.tokenFor('alice');
+  });
+  after(() => server?.close());
+
+  const cursorOf = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url');
+  for (const [path, loc, as] of [
+    [`${AUDIT}?key_id=%00`, ['query', 'key_id'], 'user'],
+    [`${AUDIT}?user_id=%00`, ['query', 'user_id'], 'admin'],
+    [`${AUDIT}?cursor=${cursorOf(['\u0000', 'x'])}`, ['query', 'cursor'], 'user'],
+    [`${AUDIT}?cursor=${cursorOf(['2026-01-01T00:00:00.000Z', '\u0000'])}`, ['query', 'cursor'], 'user'],
+    [`${AUDIT}?until=${encodeURIComponent('9999-12-31T23:00:00-01:00')}`, ['query', 'until'], 'admin'],
+    [`/api/v1/admin/api-keys?cursor=${cursorOf(['\u0000', 'x'])}`, ['query', 'cursor'], 'admin'],
+    [`/api/v1/admin/api-keys?user_id=%00`, ['query', 'user_id'], 'admin'],
+  ] as const) {
+    test(`${path} is a 422 at ${loc.join('.')}, never a 500`, async () => {
+      const response = await call(server.baseUrl, 'GET', path, { token: as === 'admin' ? admin : alice });
+      assert.equal(response.status, 422, JSON.stringify(response.body));
+      assert.deepEqual(response.body.detail[0].loc, loc);
+    });
+  }
 });

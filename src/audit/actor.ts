@@ -25,9 +25,31 @@ export interface Actor {
   origin?: RequestOrigin;
 }
 
-/** Whether `actor` may act on keys that are not their own: everyone but a plain user. */
-export function actsForAnyone(actor: Actor): boolean {
-  return actor.type !== 'user';
+/**
+ * Whether `actor` oversees every user: lists anyone's keys, creates keys for any user_id, reads
+ * the whole audit trail. Admins and the operator at the CLI only.
+ */
+export function oversees(actor: Actor): boolean {
+  return actor.type === 'admin' || actor.type === 'cli';
+}
+
+/**
+ * Whether `actor` may act on the key `keyId` of `ownerId`: a user on their own keys, a key's
+ * holder on that key alone, a leak report on the keys it reports (its route passes only those),
+ * keygate itself and whoever oversees on any.
+ */
+export function reaches(actor: Actor, key: { keyId: string; ownerId: string }): boolean {
+  switch (actor.type) {
+    case 'user':
+      return key.ownerId === actor.id;
+    case 'key_holder':
+      return key.keyId === actor.id;
+    case 'admin':
+    case 'cli':
+    case 'leak_report':
+    case 'system':
+      return true;
+  }
 }
 
 /** keygate's own changes: a due quota refill, moving a key's hash to the configured scheme. */

@@ -23,6 +23,9 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export type AuditOutcome = 'succeeded' | 'refused';
 
+/** An event's id: a random UUID. */
+export const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** The old and new value of each field a change touched. */
 export type FieldChanges = Record<string, { old: unknown; new: unknown }>;
 
@@ -71,8 +74,11 @@ export function auditEvent(draft: AuditDraft, actor: Actor, at: Date): AuditEven
 /**
  * The fields whose value differs between two documents of a key, old and new; a field absent
  * from one reads as null there (so a create shows every field new, a revoke every field gone).
+ * `countWritten` false: the change did not set a quota's count, which verifications move on
+ * their own meanwhile, so a difference in it is theirs, not the change's, and is left out.
  */
-export function fieldChanges(before: Record<string, unknown> | null, after: Record<string, unknown> | null): FieldChanges {
+export function fieldChanges(before: Record<string, unknown> | null, after: Record<string, unknown> | null, countWritten = true): FieldChanges {
+  if (!countWritten && before !== null && after !== null) before = { ...before, quota: withRemainingOf(before.quota, after.quota) };
   const changes: FieldChanges = {};
   for (const field of new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])) {
     const old = before?.[field] ?? null;
@@ -82,7 +88,13 @@ export function fieldChanges(before: Record<string, unknown> | null, after: Reco
   return changes;
 }
 
-/** Who may read an event: its key's owner, and admins (and the CLI) all of them. */
+/** `quota` with the count of `counted`, when both are quotas. */
+function withRemainingOf(quota: unknown, counted: unknown): unknown {
+  const isQuota = (value: unknown): value is { remaining: number } => typeof value === 'object' && value !== null && 'remaining' in value;
+  return isQuota(quota) && isQuota(counted) ? { ...quota, remaining: counted.remaining } : quota;
+}
+
+/** Which events a reader asks for, checked (AuditTrail.find decides what they may read). */
 export interface AuditQuery {
   keyId?: string;
   /** The owner of the keys the events are about. */

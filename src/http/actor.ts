@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { Actor, ActorType, RequestOrigin } from '../audit/actor.js';
 
@@ -9,7 +10,8 @@ const USER_AGENT_MAX_LENGTH = 512;
 export function originOf(request: FastifyRequest): RequestOrigin {
   const userAgent = request.headers['user-agent'];
   return {
-    clientAddress: request.ip,
+    // Behind a trusted proxy request.ip is whatever X-Forwarded-For says: only an address is kept.
+    clientAddress: isIP(request.ip) === 0 ? null : request.ip,
     userAgent: typeof userAgent === 'string' && userAgent !== '' ? userAgent.slice(0, USER_AGENT_MAX_LENGTH) : null,
     requestId: request.id,
   };

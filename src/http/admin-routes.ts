@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Forbidden } from '../errors.js';
 import type { ApiKeyService } from '../keys/api-key-service.js';
 import { closedObject } from '../keys/key-settings.js';
+import type { UsageHistory } from '../keys/usage-history.js';
 import type { KeyChanges } from '../keys/key-changes.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
@@ -12,7 +13,8 @@ import type { RateLimitHook } from './rate-limits.js';
 import { contractResponses, CREATED_MESSAGE } from './schemas.js';
 
 // Every user's keys, for a user token that carries the admin scope: list them, create one for any
-// user_id (a service account is just a user id), and GET, PATCH, rotate and revoke any of them.
+// user_id (a service account is just a user id), and GET, PATCH, rotate, revoke and read the usage
+// of any of them.
 // Every other caller gets 403 on every route here, and the attempt is audited.
 
 const tags = ['Admin'];
@@ -21,27 +23,27 @@ const BASE = '/api/v1/admin/api-keys';
 const ADMIN_ROUTES: OneKeyRoutes = {
   base: BASE,
   actor: 'admin',
-  operationIds: { get: 'admin_get_api_key', update: 'admin_update_api_key', rotate: 'admin_rotate_api_key', revoke: 'admin_revoke_api_key' },
+  operationIds: {
+    get: 'admin_get_api_key',
+    update: 'admin_update_api_key',
+    rotate: 'admin_rotate_api_key',
+    revoke: 'admin_revoke_api_key',
+    usage: 'admin_get_api_key_usage',
+  },
   tags,
   whose: 'Any user\'s key (admins only)',
   revokeNote: 'Admins only. A key that does not exist is left alone, with the same answer.',
 };
 
-const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'];
+const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'] as const;
 
-interface ListQuery {
-  user_id?: string;
-  status?: string;
-  environment?: string;
-  limit?: string;
-  cursor?: string;
-}
 
 export function adminRoutes(
   service: ApiKeyService,
+  usage: UsageHistory,
   users: UserTokenVerifier,
   exchange: ExchangeTokens,
-  changes: KeyChanges,
+  changes: Pick<KeyChanges, 'refused'>,
   adminScope: string,
   rateLimit?: RateLimitHook,
 ) {
@@ -49,7 +51,7 @@ export function adminRoutes(
     managementContext(app, users, exchange, rateLimit);
     app.addHook('onRequest', requireAdmin(changes, adminScope));
 
-    app.get<{ Querystring: ListQuery }>(
+    app.get(
       BASE,
       {
         schema: {
@@ -87,7 +89,7 @@ export function adminRoutes(
         },
       },
       async (request) => {
-        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LIST_PARAMETERS) as ListQuery;
+        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LIST_PARAMETERS);
         const page = await service.listAll(callerActor(request, 'admin'), { userId: user_id, status, environment, limit, cursor });
         return { keys: page.keys.map(detailsResponse), next_cursor: page.nextCursor };
       },
@@ -132,12 +134,12 @@ export function adminRoutes(
       },
     );
 
-    oneKeyRoutes(app, service, ADMIN_ROUTES);
+    oneKeyRoutes(app, service, usage, ADMIN_ROUTES);
   };
 }
 
 /** Admins only: anyone else is refused, and the attempt audited (with the route it was at). */
-function requireAdmin(changes: KeyChanges, adminScope: string) {
+function requireAdmin(changes: Pick<KeyChanges, 'refused'>, adminScope: string) {
   return async (request: FastifyRequest): Promise<void> => {
     if (request.caller.admin) return;
     await changes.refused(callerActor(request), {

@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiKeyService, ApiKeyView, CreateKeyInput, KeyDetails } from '../keys/api-key-service.js';
+import { GRANULARITIES, MAX_BUCKETS, type KeyUsage, type UsageHistory } from '../keys/usage-history.js';
 import { closedObject, settingsDocument, SETTINGS_FIELDS } from '../keys/key-settings.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { callerActor } from './actor.js';
 import { requireBearerUser } from './authenticate.js';
+import { closedQuery } from './query.js';
 import type { RateLimitHook } from './rate-limits.js';
 import {
   BEARER_SCHEME,
@@ -60,6 +62,7 @@ export function managementContext(app: FastifyInstance, users: UserTokenVerifier
 
 export function apiKeyRoutes(
   service: ApiKeyService,
+  usage: UsageHistory,
   users: UserTokenVerifier,
   exchange: ExchangeTokens,
   rateLimit?: RateLimitHook,
@@ -117,7 +120,7 @@ export function apiKeyRoutes(
       async (request) => (await service.list(request.caller.userId)).map(keyResponse),
     );
 
-    oneKeyRoutes(app, service, USER_ROUTES);
+    oneKeyRoutes(app, service, usage, USER_ROUTES);
   };
 }
 
@@ -125,7 +128,7 @@ export function apiKeyRoutes(
 export interface OneKeyRoutes {
   base: string;
   actor: 'user' | 'admin';
-  operationIds: Record<'get' | 'update' | 'rotate' | 'revoke', string>;
+  operationIds: Record<'get' | 'update' | 'rotate' | 'revoke' | 'usage', string>;
   tags: string[];
   /** Whose key the routes reach, as their descriptions say it. */
   whose: string;
@@ -141,17 +144,22 @@ const USER_ROUTES: OneKeyRoutes = {
     update: 'update_api_key',
     rotate: 'rotate_api_key_api_v1_api_keys_key_id_rotate_post',
     revoke: 'revoke_api_key_api_v1_api_keys_key_id_delete',
+    usage: 'get_api_key_usage',
   },
   tags,
   whose: 'One of your keys',
   revokeNote: 'A key that does not exist or is not yours is left alone, with the same answer.',
 };
 
+const USAGE_PARAMETERS = ['from', 'to', 'granularity'];
+
+type UsageQuerystring = Partial<Record<(typeof USAGE_PARAMETERS)[number], string>>;
+
 /**
- * GET, PATCH, rotate and DELETE of one key: the user's routes on their own keys, and the admin
- * routes, the same on anyone's (the service decides what each actor reaches).
+ * GET, PATCH, rotate and DELETE of one key, and its usage: the user's routes on their own keys,
+ * and the admin routes, the same on anyone's (the service decides what each actor reaches).
  */
-export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, routes: OneKeyRoutes): void {
+export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, usage: UsageHistory, routes: OneKeyRoutes): void {
   app.delete<{ Params: { key_id: string } }>(
     `${routes.base}/:key_id`,
     {
@@ -190,6 +198,42 @@ export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, route
       },
     },
     async (request) => detailsResponse(await service.get(callerActor(request, routes.actor), request.params.key_id)),
+  );
+
+  app.get<{ Params: { key_id: string }; Querystring: UsageQuerystring }>(
+    `${routes.base}/:key_id/usage`,
+    {
+      schema: {
+        operationId: routes.operationIds.usage,
+        summary: 'Get Api Key Usage',
+        description:
+          `${routes.whose}: its verifications per UTC hour or day, valid and refused, every bucket from \`from\` (inclusive, ` +
+          'moved back to the start of its bucket) to `to` (exclusive, moved on to the end of its bucket), zeros included. ' +
+          `By default \`to\` is now and \`from\` 24 hours before (hour) or 30 days (day); at most ${MAX_BUCKETS} buckets. ` +
+          'Counts are written behind: a verification shows once KEYGATE_LAST_USED_FLUSH_MS (default 2 s) has passed.',
+        tags: routes.tags,
+        security,
+        params: keyIdParams,
+        // No additionalProperties: false (Fastify's validator would drop the rest, so a misspelt
+        // parameter would go unnoticed): the handler refuses them.
+        querystring: {
+          type: 'object',
+          properties: {
+            from: { type: 'string', format: 'date-time', description: 'RFC 3339; inclusive.' },
+            to: { type: 'string', format: 'date-time', description: 'RFC 3339; exclusive. Default: now.' },
+            granularity: { type: 'string', enum: [...GRANULARITIES], default: 'hour' },
+          },
+        },
+        response: contractResponses({
+          200: { description: 'Successful Response', $ref: 'KeyUsage#' },
+          404: { description: 'Not Found - no such key for the caller', $ref: 'ErrorResponse#' },
+        }),
+      },
+    },
+    async (request) => {
+      const query = closedQuery(request.query, USAGE_PARAMETERS) as UsageQuerystring;
+      return usageResponse(await usage.of(callerActor(request, routes.actor), request.params.key_id, query));
+    },
   );
 
   app.patch<{ Params: { key_id: string }; Body: unknown }>(
@@ -249,6 +293,10 @@ export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, route
 
 export function keyResponse(key: ApiKeyView) {
   return { key_id: key.keyId, name: key.name, created: key.created, expires_at: key.expiresAt, last_used: key.lastUsed };
+}
+
+function usageResponse(usage: KeyUsage) {
+  return { key_id: usage.keyId, granularity: usage.granularity, from: usage.from, to: usage.to, series: usage.series, total: usage.total };
 }
 
 export function detailsResponse(key: KeyDetails) {

@@ -11,15 +11,13 @@ import { contractResponses } from './schemas.js';
 
 // The audit trail: a user reads the events about their own keys, an admin everyone's.
 
-const PARAMETERS = ['key_id', 'user_id', 'action', 'since', 'until', 'limit', 'cursor'];
-
-type AuditQuerystring = Partial<Record<(typeof PARAMETERS)[number], string>>;
+const PARAMETERS = ['key_id', 'user_id', 'action', 'since', 'until', 'limit', 'cursor'] as const;
 
 export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
   return async (app: FastifyInstance): Promise<void> => {
     managementContext(app, users, exchange, rateLimit);
 
-    app.get<{ Querystring: AuditQuerystring }>(
+    app.get(
       '/api/v1/audit',
       {
         schema: {
@@ -61,7 +59,7 @@ export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchang
         },
       },
       async (request) => {
-        const query = closedQuery(request.query, PARAMETERS) as AuditQuerystring;
+        const query = closedQuery(request.query, PARAMETERS);
         const actor = callerActor(request, request.caller.admin ? 'admin' : 'user');
         const page = await trail.find(actor, {
           keyId: query.key_id,

@@ -103,7 +103,7 @@ export function installErrorHandling(app: FastifyInstance, redactUrl: (url: stri
   const cannotAnswer = new ThrottledWarning(app.log, 'keygate cannot answer now');
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof InvalidInput) {
-      return replyInvalid(reply, [{ loc: [...bodyLocation(request), ...[error.field].flat()], msg: error.message, type: error.type }]);
+      return replyInvalid(reply, [{ loc: [...inputLocation(request), ...[error.field].flat()], msg: error.message, type: error.type }]);
     }
     if (error.validation && error.validationContext === 'body' && request.body === undefined) {
       return replyInvalid(reply, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
@@ -190,9 +190,11 @@ function replyInvalid(reply: FastifyReply, detail: ValidationIssue[]): FastifyRe
   return reply.code(422).send({ detail });
 }
 
-/** Where the create fields sit: at the top of the body, or under `request` in the embedded shape. */
-/** Where the domain's InvalidInput field is: a GET's in its query string, else in the body. */
-function bodyLocation(request: FastifyRequest): Location {
+/**
+ * Where the domain's InvalidInput fields are: a GET's in its query string; else in the body, at
+ * its top or, for the embedded create shape, under `request`.
+ */
+function inputLocation(request: FastifyRequest): Location {
   if (request.method === 'GET') return ['query'];
   return isEmbeddedCreateBody(request.body) ? ['body', 'request'] : ['body'];
 }

@@ -3,6 +3,7 @@ import { NAME_MAX_LENGTH, type KeyRules } from '../keys/api-key-service.js';
 import { ACTOR_TYPES } from '../audit/actor.js';
 import { AUDIT_ACTIONS } from '../audit/audit-event.js';
 import { ENVIRONMENTS } from '../keys/format.js';
+import { GRANULARITIES } from '../keys/usage-history.js';
 import { USER_ID_MAX_LENGTH } from '../text.js';
 import {
   KEY_STATUSES,
@@ -24,6 +25,11 @@ export const ROTATED_MESSAGE = 'API key rotated successfully. Update your client
 export const BEARER_SCHEME = 'HTTPBearer';
 
 const timestamp = { type: 'string', format: 'date-time' } as const;
+
+const usageCounts = {
+  valid: { type: 'integer', title: 'Valid', minimum: 0 },
+  refused: { type: 'integer', title: 'Refused', minimum: 0 },
+} as const;
 
 /**
  * What a key may do and how much: optional on create (generated clients never send them), and
@@ -284,6 +290,34 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
         client_address: { type: ['string', 'null'], title: 'Client Address' },
         user_agent: { type: ['string', 'null'], title: 'User Agent' },
         request_id: { type: ['string', 'null'], title: 'Request Id' },
+      },
+    },
+    {
+      $id: 'KeyUsage',
+      title: 'KeyUsage',
+      description:
+        "A key's verifications per UTC hour or day: `valid` succeeded; `refused`, the key's own secret refused for what the key may do " +
+        '(disabled, expired, missing scope, rate limited, quota exhausted). Text that is no key\'s secret counts for no key. ' +
+        'Counts are written behind: a verification shows once the flush interval (KEYGATE_LAST_USED_FLUSH_MS, default 2 s) has passed.',
+      type: 'object',
+      required: ['key_id', 'granularity', 'from', 'to', 'series', 'total'],
+      properties: {
+        key_id: { type: 'string', title: 'Key Id' },
+        granularity: { type: 'string', title: 'Granularity', enum: [...GRANULARITIES] },
+        from: { ...timestamp, title: 'From', description: 'The first bucket\'s start (inclusive).' },
+        to: { ...timestamp, title: 'To', description: 'The last bucket\'s end (exclusive).' },
+        series: {
+          type: 'array',
+          title: 'Series',
+          description: 'Every bucket from `from` to `to`, oldest first; one without verifications has zeros.',
+          items: {
+            type: 'object',
+            title: 'UsageBucket',
+            required: ['start', 'valid', 'refused'],
+            properties: { start: { ...timestamp, title: 'Start' }, ...usageCounts },
+          },
+        },
+        total: { type: 'object', title: 'UsageTotal', required: ['valid', 'refused'], properties: usageCounts },
       },
     },
     {

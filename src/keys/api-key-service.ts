@@ -1,7 +1,8 @@
-import { actsForAnyone, type Actor } from '../audit/actor.js';
-import { fieldChanges, type AuditAction, type AuditDraft } from '../audit/audit-event.js';
+import { oversees, reaches, type Actor } from '../audit/actor.js';
+import { fieldChanges, type AuditAction, type AuditDraft, type FieldChanges } from '../audit/audit-event.js';
 import { Conflict, Forbidden, InvalidInput, LimitReached, NotFound } from '../errors.js';
-import { decodeCursor, encodeCursor, validLimit, validTimestamp } from '../list-query.js';
+import { decodeCursor, pageOf, validLimit } from '../list-query.js';
+import { validChoice, validTimestamp, validUserId } from '../valid-input.js';
 import { applyMergePatch, isJsonObject } from '../merge-patch.js';
 import type { ApiKeyMetadata, ApiKeyRepository, KeyFilter, SettingsChange } from '../store/api-keys-repository.js';
 import { ENVIRONMENTS, type Environment, type KeyFormat } from './format.js';
@@ -21,7 +22,7 @@ import {
   type QuotaSettings,
 } from './key-settings.js';
 import { dueRefill, periodStart, quotaAsOf } from './quota.js';
-import { hasControlCharacters, isWellFormedUnicode, USER_ID_MAX_LENGTH, userIdProblem } from '../text.js';
+import { hasControlCharacters, isWellFormedUnicode } from '../text.js';
 
 export interface KeyRules {
   maxKeysPerUser: number;
@@ -107,7 +108,9 @@ export class ApiKeyService {
   private readonly byId = (keyId: string) => this.repository.findById(keyId);
 
   async create(actor: Actor, input: CreateKeyInput): Promise<IssuedKey> {
-    const userId = actsForAnyone(actor) ? validUserId(input.userId) : actor.id;
+    if (actor.type !== 'user' && !oversees(actor)) throw new Forbidden('Only a user, an admin or the CLI creates keys');
+    // A user's keys are their own; only whoever oversees (an admin, the CLI) names the owner.
+    const userId = oversees(actor) ? validUserId(input.userId) : actor.id;
     const name = this.validName(input.name);
     const expiresDays = this.validExpiresDays(input.expiresDays ?? this.rules.defaultExpiresDays);
     const environment = validEnvironment(input.environment ?? 'live');
@@ -156,21 +159,29 @@ export class ApiKeyService {
    * anyone; a user is refused.
    */
   async listAll(actor: Actor, query: KeyListQuery): Promise<KeyPage> {
-    if (!actsForAnyone(actor)) throw new Forbidden("Only an admin may list other users' keys");
+    if (!oversees(actor)) throw new Forbidden("Only an admin may list other users' keys");
     const filter: KeyFilter = {};
     if (query.userId !== undefined) filter.userId = validUserId(query.userId);
     if (query.status !== undefined) filter.status = validChoice(query.status, 'status', KEY_STATUSES);
     if (query.environment !== undefined) filter.environment = validEnvironment(query.environment);
     const limit = validLimit(query.limit);
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
-    const rows = await this.repository.listAll(filter, limit, after && { createdAt: after[0]!, keyId: after[1]! });
-    const last = rows.length === limit ? rows[rows.length - 1] : undefined;
-    return { keys: rows.map((row) => this.detailsOf(row)), nextCursor: last ? encodeCursor([last.created_at, last.key_id]) : null };
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, (id) => this.format.isKeyId(id));
+    const rows = await this.repository.listAll(filter, limit + 1, after && { createdAt: after[0], keyId: after[1] });
+    const page = pageOf(rows, limit, (row) => [row.created_at, row.key_id]);
+    return { keys: page.rows.map((row) => this.detailsOf(row)), nextCursor: page.nextCursor };
   }
 
   /** One key in full; 404 for a key that is unknown or out of the actor's reach, alike. */
   async get(actor: Actor, keyId: string): Promise<KeyDetails> {
     return this.detailsOf(await this.reach(actor, keyId, 'key.read', this.byId));
+  }
+
+  /**
+   * Resolves when `actor` may read the key, as get() decides; else NotFound, the attempt audited.
+   * For what is read about a key elsewhere (its usage history), under the same rule.
+   */
+  async checkReadable(actor: Actor, keyId: string): Promise<void> {
+    await this.reach(actor, keyId, 'key.read', this.byId);
   }
 
   /**
@@ -206,7 +217,7 @@ export class ApiKeyService {
       'updated',
       actor,
       (writes) => writes.updateSettings(row.user_id, keyId, row.version, changed),
-      (after) => after && updateEvent(row, fieldChanges(before, this.documentOf(after))),
+      (after) => after && updateEvent(row, fieldChanges(before, this.documentOf(after), 'quota_remaining' in changed)),
     );
     if (updated === undefined) {
       throw new Conflict('The key was changed, rotated or revoked concurrently: this change did not take effect. Read the key and retry.');
@@ -275,7 +286,8 @@ export class ApiKeyService {
       'revoked',
       actor,
       (writes) => writes.delete(row.user_id, keyId),
-      (deleted) => (deleted ? { action: 'key.revoked', keyId, ownerId: row.user_id, changes: fieldChanges(this.documentOf(row), null) } : undefined),
+      // What the key was when it went, not when it was read: a change may have come in between.
+      (deleted) => deleted && { action: 'key.revoked', keyId, ownerId: deleted.user_id, changes: fieldChanges(this.documentOf(deleted), null) },
     );
   }
 
@@ -293,7 +305,7 @@ export class ApiKeyService {
   ): Promise<Row> {
     const wellFormed = this.format.isKeyId(keyId);
     const row = wellFormed ? await find(keyId) : undefined;
-    if (row !== undefined && (actsForAnyone(actor) || row.user_id === actor.id)) return row;
+    if (row !== undefined && reaches(actor, { keyId, ownerId: row.user_id })) return row;
     await this.changes.refused(actor, {
       action,
       // Only a key_id of keygate's shape is recorded: a path can carry any text, even a key.
@@ -399,27 +411,10 @@ export class ApiKeyService {
 const STATUS_ATTEMPTS = 3;
 
 /** An update's event: disabled or enabled when the status moved, else updated. */
-function updateEvent(row: ApiKeyMetadata, changes: AuditDraft['changes'] & object): AuditDraft {
+function updateEvent(row: ApiKeyMetadata, changes: FieldChanges): AuditDraft {
   const status = changes.status?.new;
   const action = status === 'disabled' ? 'key.disabled' : status === 'active' ? 'key.enabled' : 'key.updated';
   return { action, keyId: row.key_id, ownerId: row.user_id, changes };
-}
-
-function validUserId(raw: unknown): string {
-  switch (userIdProblem(raw)) {
-    case 'printable':
-      throw new InvalidInput('user_id', `Input should be a user id of 1 to ${USER_ID_MAX_LENGTH} printable characters`, 'string_type');
-    case 'unicode':
-      throw new InvalidInput('user_id', 'User id must be well-formed Unicode (it has a lone surrogate)', 'string_unicode');
-  }
-  return raw as string;
-}
-
-function validChoice<T extends string>(raw: unknown, field: string, choices: readonly T[]): T {
-  if (typeof raw !== 'string' || !(choices as readonly string[]).includes(raw)) {
-    throw new InvalidInput(field, `Input should be ${choices.map((name) => `'${name}'`).join(' or ')}`, 'enum');
-  }
-  return raw as T;
 }
 
 interface QuotaColumnsChange {

@@ -27,7 +27,7 @@ import type { ChangeFeed, Publication } from './change-feed.js';
 //   with a quota, which itself decides whether a verification is left; noting it would make
 //   every warm key of this process read its row again, at every verification of a quota key).
 //   The use itself is not audited either: it is usage (the usage history), not a change.
-// Not last_used_at: written behind in batches (LastUseRecorder) and read by no verification, so
+// Not last_used_at: written behind in batches (UseRecorder) and read by no verification, so
 // it can change no answer, and noting each batch would make every warm key read its row again.
 
 /** Whether a change of each kind is noted for freshness (see above). */
@@ -42,7 +42,7 @@ const NOTED = {
 
 export type KeyChange = keyof typeof NOTED;
 
-/** Told of every audit event once it is committed; must not throw. */
+/** Told of every audit event once it is committed. */
 export type AuditListener = (event: AuditEvent) => void;
 
 export class KeyChanges {
@@ -101,7 +101,14 @@ export class KeyChanges {
     this.announce(event);
   }
 
+  /** A listener that fails must not turn a committed change into a failure (and lose a new key). */
   private announce(event: AuditEvent): void {
-    for (const listener of this.listeners) listener(event);
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // The event is in the trail all the same.
+      }
+    }
   }
 }

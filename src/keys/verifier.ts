@@ -9,7 +9,7 @@ import type { Environment, KeyFormat } from './format.js';
 import type { KeyHasher } from './hashing.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { KeyChanges } from './key-changes.js';
-import type { LastUseRecorder } from './last-use.js';
+import type { UseRecorder } from './use-recorder.js';
 import { deepFrozen, environmentOfRow, graceRunning, quotaOfRow, settingsOfRow } from './key-record.js';
 import { missingScopes, type KeyStatus } from './key-settings.js';
 import type { RefusedKey, Refusal, VerificationResult } from './outcomes.js';
@@ -36,7 +36,9 @@ export { refusalError, VERIFICATION_RESULTS, type Refusal, type VerificationResu
 // Then what the key may do, from the entry (so, as fresh as step 1 or 4 proved it): status,
 // expiry (and the end of a grace), the scopes the caller requires, the per-key rate limit the
 // caller applies, and last a quota's use, the one write (only keys with a quota pay it), so that
-// a refused verification never uses up a quota.
+// a refused verification never uses up a quota. Each outcome of a key's own secret, valid or
+// refused by one of these, is noted for the key's usage history (use-recorder.ts: in memory, so
+// nothing here waits for it); text that is no key's secret is refused before any of them.
 // Warm entries and refusals are keyed by an HMAC under a key that lives only in this process:
 // the cache holds no key, and nothing in it is useful outside this process.
 // Steps 1 to 3 need no promise: a warm key without a quota is settled synchronously (verifyNow)
@@ -117,7 +119,8 @@ export class KeyVerifier {
     private readonly feed: ChangeFeed,
     private readonly format: KeyFormat,
     private readonly hasher: KeyHasher,
-    private readonly lastUse: LastUseRecorder,
+    /** Told of each verification of a key's own secret, valid or refused (see use-recorder.ts). */
+    private readonly uses: UseRecorder,
     cacheSize: number,
     private readonly observer: VerifierObserver = silentObserver,
     private readonly onError: (error: unknown) => void = () => {},
@@ -263,48 +266,53 @@ export class KeyVerifier {
       this.refuseForGood(cacheKey);
       return refuse('unknown');
     }
-    if (entry.status !== 'active') return refuse('disabled');
-    if (entry.expiresAtMs <= now) return refuse('expired');
+    if (entry.status !== 'active') return this.refusedUse(entry, refuse('disabled'));
+    if (entry.expiresAtMs <= now) return this.refusedUse(entry, refuse('expired'));
     if (requirements.scopes !== undefined && requirements.scopes.length > 0) {
       const missing = missingScopes(entry.key.scopes, requirements.scopes);
-      if (missing.length > 0) return insufficientScope(missing);
+      if (missing.length > 0) return this.refusedUse(entry, insufficientScope(missing));
     }
     if (requirements.rateLimit === undefined) return this.used(entry);
     return andThen(requirements.rateLimit(entry.key.keyId, entry.rateLimit), (limited) =>
-      limited === undefined ? this.used(entry) : { valid: false, reason: 'rate_limited', error: limited },
+      limited === undefined ? this.used(entry) : this.refusedUse(entry, { valid: false, reason: 'rate_limited', error: limited }),
     );
   }
 
-  /** The verification counted: its quota used, where the key has one, and its last use noted. */
+  /** A refusal of the key's own secret, counted in its usage. */
+  private refusedUse(entry: WarmEntry, refusal: Verification): Verification {
+    this.uses.refused(entry.key.keyId);
+    return refusal;
+  }
+
+  /** The verification counted: its quota used, where the key has one, and its use noted. */
   private used(entry: WarmEntry): MaybePromise<Verification> {
     const { key, quota } = entry;
     if (quota === null) {
-      this.lastUse.touch(key.keyId);
+      this.uses.valid(key.keyId);
       return { valid: true, key };
     }
     const now = new Date();
     return this.useQuota(key, quota, now).then((use): Verification => {
-      if (use === undefined) return quotaExhausted(quota, now);
+      if (use === undefined) return this.refusedUse(entry, quotaExhausted(quota, now));
       quota.period = use.period;
-      this.lastUse.touch(key.keyId);
+      this.uses.valid(key.keyId);
       return { valid: true, key, remaining: use.remaining };
     });
   }
 
   /** One use of the key's quota, after the refill that is due, which is a change (audited). */
-  private async useQuota(key: VerifiedKey, quota: QuotaState, now: Date): Promise<QuotaUse | undefined> {
+  private useQuota(key: VerifiedKey, quota: QuotaState, now: Date): Promise<QuotaUse | undefined> {
     const period = dueRefill(quota, now);
-    if (period !== undefined) {
-      const refill = { period, from: quota.period, amount: quota.refill!.amount };
-      const refilled = await this.changes.apply(
+    if (period === undefined) return this.repository.consumeQuota(key.keyId);
+    const refill = { period, from: quota.period, amount: quota.refill!.amount };
+    return this.changes
+      .apply(
         'quota_refilled',
         SYSTEM,
         (writes) => writes.refillQuota(key.keyId, refill),
         (use) => use && { action: 'key.quota_refilled', keyId: key.keyId, ownerId: key.userId, detail: { period, amount: refill.amount } },
-      );
-      if (refilled !== undefined) return refilled;
-    }
-    return this.repository.consumeQuota(key.keyId);
+      )
+      .then((refilled) => refilled ?? this.repository.consumeQuota(key.keyId));
   }
 
   private async compare(cacheKey: string, presented: string, keyHash: string): Promise<boolean> {

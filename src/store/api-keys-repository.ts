@@ -3,6 +3,7 @@ import type { AuditEvent } from '../audit/audit-event.js';
 import { appendAuditEvent } from './audit-repository.js';
 import type { KeygateDb } from './database.js';
 import type { ApiKeyTable, Database } from './schema.js';
+import { addUsage, type HourUsage } from './usage-repository.js';
 
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 /** A key without its hashes: what management reads. */
@@ -141,10 +142,16 @@ export class ApiKeyRepository {
     return used === undefined ? undefined : quotaUse(used);
   }
 
-  /** Writes a batch of last-use times in one transaction; a time never moves backwards. */
-  async recordLastUse(lastUse: ReadonlyMap<string, string>): Promise<void> {
+  /**
+   * Writes what verifications noted since the last flush, in one transaction: last-use times (a
+   * time never moves backwards) and usage counts (added to the stored ones, see addUsage). Keys
+   * in key_id order, as addUsage's rows: concurrent flushes in PostgreSQL take row locks in the
+   * same order, so they wait for each other rather than deadlock.
+   */
+  async recordUse(lastUse: ReadonlyMap<string, string>, usage: readonly HourUsage[]): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      for (const [keyId, usedAt] of lastUse) {
+      for (const keyId of [...lastUse.keys()].sort()) {
+        const usedAt = lastUse.get(keyId)!;
         await trx
           .updateTable('api_keys')
           .set({ last_used_at: usedAt })
@@ -152,13 +159,14 @@ export class ApiKeyRepository {
           .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', usedAt)]))
           .execute();
       }
+      await addUsage(trx, usage);
     });
   }
 }
 
 /**
  * The writes that change a key, all within one transaction (ApiKeyRepository.inTransaction).
- * The last-use batch is not among them: see KeyChanges.
+ * The last-use and usage batch is not among them: see KeyChanges.
  */
 export class KeyWrites {
   constructor(private readonly trx: Transaction<Database>) {}
@@ -269,10 +277,9 @@ export class KeyWrites {
       .executeTakeFirst();
   }
 
-  /** Deletes the user's key; a key that is absent or someone else's is left alone. Whether it deleted one. */
-  async delete(userId: string, keyId: string): Promise<boolean> {
-    const { numDeletedRows } = await this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
-    return numDeletedRows > 0n;
+  /** Deletes the user's key; a key that is absent or someone else's is left alone. The key as it was when deleted, if it was. */
+  async delete(userId: string, keyId: string): Promise<ApiKeyMetadata | undefined> {
+    return this.trx.deleteFrom('api_keys').where('key_id', '=', keyId).where('user_id', '=', userId).returning(metadataColumns).executeTakeFirst();
   }
 }
 

@@ -1,6 +1,5 @@
 import type { Selectable, Transaction } from 'kysely';
-import type { AuditAction, AuditEvent, AuditOutcome, AuditQuery } from '../audit/audit-event.js';
-import type { ActorType } from '../audit/actor.js';
+import type { AuditEvent, AuditQuery } from '../audit/audit-event.js';
 import type { KeygateDb } from './database.js';
 import type { AuditEventTable, Database } from './schema.js';
 
@@ -77,9 +76,9 @@ function fromRow(row: AuditRow): AuditEvent {
   return {
     eventId: row.event_id,
     occurredAt: row.occurred_at,
-    actor: { type: row.actor_type as ActorType, id: row.actor_id },
-    action: row.action as AuditAction,
-    outcome: row.outcome as AuditOutcome,
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    outcome: row.outcome,
     keyId: row.key_id,
     ownerId: row.owner_id,
     changes: JSON.parse(row.changes) as AuditEvent['changes'],

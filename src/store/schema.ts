@@ -1,3 +1,6 @@
+import type { ActorType } from '../audit/actor.js';
+import type { AuditAction, AuditOutcome } from '../audit/audit-event.js';
+
 // Table shapes as Kysely sees them. Timestamps are ISO-8601 UTC strings in both dialects:
 // fixed-width, so they sort as text, and they need no per-dialect date handling.
 
@@ -46,12 +49,12 @@ export interface SettingTable {
 export interface AuditEventTable {
   event_id: string;
   occurred_at: string;
-  actor_type: string;
+  actor_type: ActorType;
   /** The user id, the operator's OS user (cli), the reporter (leak_report), the key_id (key_holder). */
   actor_id: string;
-  action: string;
+  action: AuditAction;
   /** succeeded, or refused (someone else's key, a key that does not exist, a route for admins). */
-  outcome: string;
+  outcome: AuditOutcome;
   key_id: string | null;
   /** The user the key belongs (or belonged) to; null when no such key exists. */
   owner_id: string | null;

@@ -27,6 +27,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('audit_events_by_key').on('audit_events').columns(['key_id', 'occurred_at']).execute();
   await db.schema.createIndex('audit_events_by_owner').on('audit_events').columns(['owner_id', 'occurred_at']).execute();
 
+  // Every user's keys, newest first, a page at a time (the admin listing's order).
+  await db.schema.createIndex('api_keys_by_creation').on('api_keys').columns(['created_at', 'key_id']).execute();
+
   await db.schema
     .createTable('key_usage')
     .addColumn('key_id', 'varchar(64)', (column) => column.notNull())
@@ -40,5 +43,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('key_usage').execute();
+  await db.schema.dropIndex('api_keys_by_creation').execute();
   await db.schema.dropTable('audit_events').execute();
 }
