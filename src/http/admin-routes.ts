@@ -5,8 +5,9 @@ import { closedObject } from '../keys/key-settings.js';
 import type { KeyChanges } from '../keys/key-changes.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { detailsResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
-import { CREATE_FIELDS, detailsResponse, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
+import { CREATE_FIELDS, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
 import type { RateLimitHook } from './rate-limits.js';
 import { contractResponses, CREATED_MESSAGE } from './schemas.js';
 

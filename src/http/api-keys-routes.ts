@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import type { ApiKeyService, ApiKeyView, CreateKeyInput, KeyDetails } from '../keys/api-key-service.js';
-import { closedObject, settingsDocument, SETTINGS_FIELDS } from '../keys/key-settings.js';
+import type { ApiKeyService, CreateKeyInput } from '../keys/api-key-service.js';
+import { closedObject, SETTINGS_FIELDS } from '../keys/key-settings.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { detailsResponse, keyResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
 import { requireBearerUser } from './authenticate.js';
 import type { RateLimitHook } from './rate-limits.js';
@@ -245,20 +246,4 @@ export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, route
       return { key_id: rotated.keyId, new_api_key: rotated.apiKey, message: ROTATED_MESSAGE };
     },
   );
-}
-
-export function keyResponse(key: ApiKeyView) {
-  return { key_id: key.keyId, name: key.name, created: key.created, expires_at: key.expiresAt, last_used: key.lastUsed };
-}
-
-export function detailsResponse(key: KeyDetails) {
-  const { quota, ...settings } = settingsDocument(key.settings);
-  return {
-    ...keyResponse(key),
-    user_id: key.userId,
-    environment: key.environment,
-    ...settings,
-    quota: quota && { ...quota, next_refill_at: key.nextRefillAt },
-    previous_key_expires_at: key.previousKeyExpiresAt,
-  };
 }
