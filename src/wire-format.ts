@@ -1,5 +1,5 @@
 import type { AuditEvent } from './audit/audit-event.js';
-import type { ApiKeyView, KeyDetails } from './keys/api-key-service.js';
+import type { ApiKeyView, IssuedKey, KeyDetails } from './keys/api-key-service.js';
 import { settingsDocument } from './keys/key-settings.js';
 
 // The snake_case JSON forms of keys and audit events: what the HTTP API answers and the CLI's
@@ -21,6 +21,11 @@ export function detailsResponse(key: KeyDetails) {
     quota: quota && { ...quota, next_refill_at: key.nextRefillAt },
     previous_key_expires_at: key.previousKeyExpiresAt,
   };
+}
+
+/** A key just created or rotated, with its secret: the one answer that ever holds it. */
+export function issuedKeyResponse(issued: IssuedKey) {
+  return { ...keyResponse(issued), user_id: issued.userId, api_key: issued.apiKey };
 }
 
 export function auditEventResponse(event: AuditEvent) {
