@@ -3,7 +3,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../list-query.js';
 import { auditEventResponse } from '../wire-format.js';
 import type { Command } from './command.js';
 import { asOperator } from './operator.js';
-import { durationSeconds, HELP_OPTION, parseCommand, type Options } from './options.js';
+import { durationSeconds, HELP_OPTION, JSON_OPTION, parseCommand, type Options } from './options.js';
 import { print, printJson, warn } from './output.js';
 import { clip, shownTime, table } from './tables.js';
 
@@ -33,7 +33,7 @@ const OPTIONS = {
   since: { type: 'string' },
   until: { type: 'string' },
   limit: { type: 'string' },
-  json: { type: 'boolean' },
+  ...JSON_OPTION,
   ...HELP_OPTION,
 } satisfies Options;
 

@@ -6,6 +6,7 @@ import {
   durationSeconds,
   HELP_OPTION,
   jsonArgument,
+  JSON_OPTION,
   numberArgument,
   parseCommand,
   type ParsedCommand,
@@ -63,7 +64,7 @@ const CREATE_OPTIONS = {
   refill: { type: 'string' },
   'rate-limit': { type: 'string' },
   metadata: { type: 'string' },
-  json: { type: 'boolean' },
+  ...JSON_OPTION,
   ...HELP_OPTION,
 } satisfies Options;
 
@@ -116,7 +117,7 @@ function refillArgument(command: string, text: string): Record<string, unknown> 
 
 const ROTATE_OPTIONS = {
   grace: { type: 'string' },
-  json: { type: 'boolean' },
+  ...JSON_OPTION,
   ...HELP_OPTION,
 } satisfies Options;
 

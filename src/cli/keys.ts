@@ -4,7 +4,7 @@ import { detailsResponse } from '../wire-format.js';
 import type { Command, CommandGroup } from './command.js';
 import { ISSUE_COMMANDS } from './issue-keys.js';
 import { asOperator } from './operator.js';
-import { HELP_OPTION, parseCommand, requiredArgument, type Options } from './options.js';
+import { HELP_OPTION, JSON_OPTION, parseCommand, requiredArgument, type Options } from './options.js';
 import { print, printJson } from './output.js';
 import { alignedColumns, clip, shownTime, table } from './tables.js';
 
@@ -62,8 +62,6 @@ ${what}
 Options:
   -h, --help    Print this help.`;
 
-const JSON_OPTION = { json: { type: 'boolean' } } as const satisfies Options;
-
 const LIST_OPTIONS = {
   user: { type: 'string' },
   status: { type: 'string' },
@@ -76,10 +74,11 @@ async function list(args: string[]): Promise<void> {
   const { values } = parseCommand('keys list', args, LIST_OPTIONS);
   if (values.help) return print(LIST_USAGE);
   const keys = await asOperator(async ({ apiKeys }, actor) => {
+    const { user: userId, status, environment } = values;
     const found: KeyDetails[] = [];
     let cursor: string | undefined;
     do {
-      const page = await apiKeys.listAll(actor, { userId: values.user, status: values.status, environment: values.environment, limit: MAX_PAGE_SIZE, cursor });
+      const page = await apiKeys.listAll(actor, { userId, status, environment, limit: MAX_PAGE_SIZE, cursor });
       found.push(...page.keys);
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);

@@ -61,20 +61,17 @@ function version(args: string[]): void {
 function help(args: string[]): void {
   if (args.length === 0) return print(USAGE);
   const name = args.join(' ');
-  const usage = name === 'help' ? HELP_USAGE : usageOf(name);
+  const usage = usageOf(name);
   if (usage === undefined) throw new UsageError(`unknown command "${name}"`);
   print(usage);
 }
 
+const HELP_COMMAND: Command = { name: 'help', usage: HELP_USAGE, run: help };
+const VERSION_COMMAND: Command = { name: 'version', usage: VERSION_USAGE, run: version };
+
 const GROUPS: CommandGroup[] = [KEYS_GROUP];
 
-const COMMANDS: Command[] = [
-  ...KEYS_GROUP.commands,
-  AUDIT_COMMAND,
-  TOKEN_COMMAND,
-  { name: 'help', usage: HELP_USAGE, run: help },
-  { name: 'version', usage: VERSION_USAGE, run: version },
-];
+const COMMANDS: Command[] = [...KEYS_GROUP.commands, AUDIT_COMMAND, TOKEN_COMMAND, HELP_COMMAND, VERSION_COMMAND];
 
 function usageOf(name: string): string | undefined {
   return (GROUPS.find((group) => group.name === name) ?? COMMANDS.find((command) => command.name === name))?.usage;
@@ -82,12 +79,12 @@ function usageOf(name: string): string | undefined {
 
 const isHelpFlag = (word: string | undefined) => word === '-h' || word === '--help';
 
-/** The command `argv` names, and the arguments it is given. */
+/** The command `argv` names, and the arguments it is given; a group's --help is a command of its own. */
 function resolve(argv: string[]): { command: Command; args: string[] } {
   const [word, ...rest] = argv;
   if (word === undefined) throw new UsageError('no command given');
-  if (isHelpFlag(word)) return { command: COMMANDS.find((command) => command.name === 'help')!, args: rest };
-  if (word === '--version') return resolve(['version', ...rest]);
+  if (isHelpFlag(word)) return { command: HELP_COMMAND, args: rest };
+  if (word === '--version') return { command: VERSION_COMMAND, args: rest };
   const group = GROUPS.find((candidate) => candidate.name === word);
   if (group !== undefined) return resolveIn(group, rest);
   const command = COMMANDS.find((candidate) => candidate.name === word);

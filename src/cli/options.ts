@@ -19,6 +19,9 @@ export class UsageError extends Error {
 /** What every command takes. */
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies Options;
 
+/** What every command that prints keys or events takes: JSON instead of text for people. */
+export const JSON_OPTION = { json: { type: 'boolean' } } as const satisfies Options;
+
 /**
  * Refuses, with a message of its own, what node's strict parseArgs would refuse with a
  * multi-line one: an unknown option, an option without its value (`--user --ttl 1h` is a missing
