@@ -30,7 +30,7 @@ Options:
   --user <id>               The key's owner (required).
   --name <name>             What the key is for, as its owner will read it (required).
   --scope <scope>           A scope the key grants; repeat for several.
-  --expires-days <days>     Days until it expires (default KEYGATE_DEFAULT_EXPIRES_DAYS).
+  --expires-days <days>     Days until it expires: default 365, at most KEYGATE_MAX_EXPIRES_DAYS.
   --environment <env>       live (the default) or test: the key's prefix says which.
   --quota <n>               Verifications the key may make in all (or per refill period).
   --refill <n>/<interval>   With --quota: back to <n> verifications every hour, day or month,
