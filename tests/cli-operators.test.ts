@@ -265,10 +265,10 @@ describe('keygate keys and keygate audit, on one database', () => {
       succeeded.map((event: { action: string }) => event.action),
       ['key.revoked', 'key.enabled', 'key.disabled', 'key.rotated', 'key.rotated', 'key.created'],
     );
-    // The five refused attempts on the revoked key: revoke and show read it first.
+    // The five refused attempts on the revoked key, newest first: rotate, enable, disable, show, revoke.
     assert.deepEqual(
       events.filter((event: { outcome: string }) => event.outcome === 'refused').map((event: { action: string }) => event.action),
-      ['key.rotated', 'key.updated', 'key.updated', 'key.read', 'key.read'],
+      ['key.rotated', 'key.updated', 'key.updated', 'key.read', 'key.revoked'],
     );
     for (const event of events) {
       assert.deepEqual(event.actor, { type: 'cli', id: OPERATOR });
