@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -321,10 +321,10 @@ describe('POST /api/v1/leaks when the key list cannot be fetched', () => {
 
 describe('POST /api/v1/leaks with the reporter keys in a file, and KEYGATE_LEAK_ACTION=disable', () => {
   const github = reporterKey();
+  const folder = temporaryFolder();
   let server: RunningKeygate;
 
   before(async () => {
-    const folder = temporaryFolder();
     const file = join(folder, 'secret_scanning.json');
     writeFileSync(file, keyList([github]));
     server = await startKeygate({ KEYGATE_LEAK_KEYS_FILE: file, KEYGATE_LEAK_ACTION: 'disable' });
@@ -334,6 +334,7 @@ describe('POST /api/v1/leaks with the reporter keys in a file, and KEYGATE_LEAK_
       await assertNoReportedToken(server);
     } finally {
       await server?.close();
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 
@@ -419,6 +420,7 @@ describe('leak settings', () => {
       }
     } finally {
       await database.drop();
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

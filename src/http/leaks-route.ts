@@ -20,7 +20,7 @@ import { errorAnswers } from './verify-routes.js';
 /** A report lists up to MAX_REPORT_TOKENS tokens with their URLs: far more than the server's 16 KiB. */
 const REPORT_BODY_LIMIT_BYTES = 1024 * 1024;
 
-export const LEAKS_NOT_CONFIGURED =
+const LEAKS_NOT_CONFIGURED =
   'Leak reports are not accepted here: set KEYGATE_LEAK_KEYS_URL (e.g. https://api.github.com/meta/public_keys/secret_scanning) ' +
   'or KEYGATE_LEAK_KEYS_FILE to the public keys that sign them';
 
