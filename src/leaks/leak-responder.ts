@@ -48,7 +48,10 @@ export class LeakResponder {
   }
 
   private async act(keyId: string, actor: Actor): Promise<void> {
-    if (this.action === 'revoke') return this.service.revoke(actor, keyId);
+    if (this.action === 'revoke') {
+      await this.service.revoke(actor, keyId);
+      return;
+    }
     // A key revoked since it was judged is harmless already (revoke, above, says nothing of it either).
     await this.service.setStatus(actor, keyId, 'disabled').catch((error: unknown) => {
       if (!(error instanceof NotFound)) throw error;
