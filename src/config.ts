@@ -82,6 +82,22 @@ export interface Config extends VerifierConfig {
     /** Ed25519 private JWK; when absent one is generated and kept in the database. */
     privateJwk: string | undefined;
   };
+  /** Leak reports (POST /api/v1/leaks): whose signatures they need, and what a reported key gets. */
+  leaks: LeakSettings;
+}
+
+/** Where the public keys that sign leak reports are published: GitHub's list at a URL, or a file of the same JSON. */
+export type LeakKeysSource = { kind: 'url'; url: string } | { kind: 'file'; path: string };
+
+/** What a leak report does to a key it names: deletes it, or disables it (kept, refused, for its owner to look at). */
+export const LEAK_ACTIONS = ['revoke', 'disable'] as const;
+export type LeakAction = (typeof LEAK_ACTIONS)[number];
+
+export interface LeakSettings {
+  /** KEYGATE_LEAK_KEYS_URL or KEYGATE_LEAK_KEYS_FILE; undefined: leak reports are not accepted (404). */
+  keys: LeakKeysSource | undefined;
+  /** KEYGATE_LEAK_ACTION. */
+  action: LeakAction;
 }
 
 export interface HttpTimeouts {
@@ -189,7 +205,26 @@ export function loadConfig(env: Env = process.env): Config {
       audience: read('KEYGATE_EXCHANGE_AUDIENCE') ?? 'keygate-exchange',
       privateJwk: read('KEYGATE_EXCHANGE_PRIVATE_JWK'),
     },
+    leaks: readLeakSettings(read),
   };
+}
+
+function readLeakSettings(read: (name: string) => string | undefined): LeakSettings {
+  const url = read('KEYGATE_LEAK_KEYS_URL');
+  const file = read('KEYGATE_LEAK_KEYS_FILE');
+  if (url !== undefined && file !== undefined) {
+    throw new ConfigError('Set KEYGATE_LEAK_KEYS_URL or KEYGATE_LEAK_KEYS_FILE, not both: leak reports are checked against one key list');
+  }
+  if (url !== undefined && !(URL.canParse(url) && /^https?:$/.test(new URL(url).protocol))) {
+    throw new ConfigError(`KEYGATE_LEAK_KEYS_URL must be an http:// or https:// URL, got "${url}"`);
+  }
+  const action = read('KEYGATE_LEAK_ACTION') ?? 'revoke';
+  if (!(LEAK_ACTIONS as readonly string[]).includes(action)) {
+    throw new ConfigError(`KEYGATE_LEAK_ACTION must be revoke or disable, got "${action}"`);
+  }
+  const keys: LeakKeysSource | undefined =
+    url !== undefined ? { kind: 'url', url } : file !== undefined ? { kind: 'file', path: resolve(file) } : undefined;
+  return { keys, action: action as LeakAction };
 }
 
 function readHashScheme(raw: string | undefined): HashScheme {

@@ -16,6 +16,7 @@ import { adminRoutes } from './http/admin-routes.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { auditRoutes } from './http/audit-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
+import { leaksRoute } from './http/leaks-route.js';
 import { selfRevokeRoute } from './http/self-revoke-route.js';
 import { verifyRoutes } from './http/verify-routes.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
@@ -25,7 +26,8 @@ import { urlRedactor } from './http/redact-url.js';
 import { BEARER_SCHEME, registerContractSchemas } from './http/schemas.js';
 import { pingDatabase } from './store/database.js';
 
-// No endpoint takes more than a small JSON object: anything larger is refused with 413.
+// No endpoint takes more than a small JSON object (but leak reports, under their own limit):
+// anything larger is refused with 413.
 const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
@@ -239,5 +241,6 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(selfRevokeRoute(keygate.verifier, keygate.apiKeys, rateLimits.verify));
+  await app.register(leaksRoute(config.leaks, keygate.verifier, keygate.apiKeys, rateLimits.verify));
   return app;
 }

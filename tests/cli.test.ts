@@ -6,8 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import { CLI_SCRIPT, sqliteOnly, temporaryFolder } from './support/keygate.js';
 
 // `keygate` as a user types it: `node dist/src/cli.js ...` in a process of its own, in an empty
-// folder, judged by its stdout, stderr and exit code. Only `token` opens a database (the default
-// one, in the folder), so the PostgreSQL pass has nothing to add.
+// folder, judged by its stdout, stderr and exit code. Of the commands here only `token` opens a
+// database (the default one, in the folder), so the PostgreSQL pass has nothing to add; the
+// operator's commands, which do, are tests/cli-operators.test.ts's.
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -7,8 +7,8 @@ import { startKeygate, temporaryFolder, type RunningKeygate } from './support/ke
 
 // A real browser (Debian's Chromium, driven by playwright-core; no browser is ever downloaded)
 // opens the Swagger UI page that @fastify/swagger-ui serves at /docs and reads what a person
-// would see there: every operation (the four of the contract, then verification), each with its
-// method, path and summary.
+// would see there: every operation (the four of the contract, then verification, the admin side,
+// the audit trail and leak reports), each with its method, path and summary.
 
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 30_000;
@@ -27,6 +27,16 @@ const OPERATIONS = [
   { method: 'POST', path: '/api/v1/api-keys/validate', summary: 'Validate Api Key' },
   { method: 'POST', path: '/api/v1/api-keys/self-revoke', summary: 'Self-revoke Api Key' },
   { method: 'GET', path: '/.well-known/jwks.json', summary: 'Exchange token keys' },
+  { method: 'GET', path: '/api/v1/api-keys/{key_id}/usage', summary: 'Get Api Key Usage' },
+  { method: 'GET', path: '/api/v1/admin/api-keys', summary: 'List Every Api Key' },
+  { method: 'POST', path: '/api/v1/admin/api-keys', summary: 'Create Api Key For A User' },
+  { method: 'GET', path: '/api/v1/admin/api-keys/{key_id}', summary: 'Get Api Key' },
+  { method: 'PATCH', path: '/api/v1/admin/api-keys/{key_id}', summary: 'Update Api Key' },
+  { method: 'DELETE', path: '/api/v1/admin/api-keys/{key_id}', summary: 'Revoke Api Key' },
+  { method: 'POST', path: '/api/v1/admin/api-keys/{key_id}/rotate', summary: 'Rotate Api Key' },
+  { method: 'GET', path: '/api/v1/admin/api-keys/{key_id}/usage', summary: 'Get Api Key Usage' },
+  { method: 'GET', path: '/api/v1/audit', summary: 'List Audit Events' },
+  { method: 'POST', path: '/api/v1/leaks', summary: 'Report Leaked Keys' },
 ];
 
 interface ShownOperation {

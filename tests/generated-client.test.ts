@@ -34,6 +34,16 @@ const OPERATIONS = {
   validate_api_key: 'validateApiKey',
   self_revoke_api_key: 'selfRevokeApiKey',
   exchange_jwks: 'exchangeJwks',
+  get_api_key_usage: 'getApiKeyUsage',
+  admin_list_api_keys: 'adminListApiKeys',
+  admin_create_api_key: 'adminCreateApiKey',
+  admin_get_api_key: 'adminGetApiKey',
+  admin_update_api_key: 'adminUpdateApiKey',
+  admin_rotate_api_key: 'adminRotateApiKey',
+  admin_revoke_api_key: 'adminRevokeApiKey',
+  admin_get_api_key_usage: 'adminGetApiKeyUsage',
+  list_audit_events: 'listAuditEvents',
+  report_leaked_keys: 'reportLeakedKeys',
 } as const;
 type SdkFunctionName = (typeof OPERATIONS)[keyof typeof OPERATIONS];
 

@@ -23,6 +23,11 @@ export interface Actor {
   type: ActorType;
   id: string;
   origin?: RequestOrigin;
+  /**
+   * What the actor acts on, in the detail of every event its change records (a leak report's
+   * url, source and type), beside the change's own fields, which win a clash. Never a secret.
+   */
+  detail?: Record<string, unknown>;
 }
 
 /**

@@ -64,7 +64,7 @@ export function auditEvent(draft: AuditDraft, actor: Actor, at: Date): AuditEven
     keyId: draft.keyId,
     ownerId: draft.ownerId,
     changes: draft.changes ?? {},
-    detail: draft.detail ?? {},
+    detail: { ...actor.detail, ...draft.detail },
     clientAddress: actor.origin?.clientAddress ?? null,
     userAgent: actor.origin?.userAgent ?? null,
     requestId: actor.origin?.requestId ?? null,

@@ -6,9 +6,10 @@ import type { UsageHistory } from '../keys/usage-history.js';
 import type { KeyChanges } from '../keys/key-changes.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { detailsResponse, issuedKeyResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
+import { CREATE_FIELDS, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
 import { closedQuery } from './query.js';
-import { CREATE_FIELDS, detailsResponse, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
 import type { RateLimitHook } from './rate-limits.js';
 import { contractResponses, CREATED_MESSAGE } from './schemas.js';
 
@@ -121,16 +122,7 @@ export function adminRoutes(
           environment: body.environment,
           settings: body,
         });
-        return reply.code(201).header('cache-control', 'no-store').send({
-          key_id: issued.keyId,
-          user_id: issued.userId,
-          name: issued.name,
-          created: issued.created,
-          expires_at: issued.expiresAt,
-          last_used: issued.lastUsed,
-          api_key: issued.apiKey,
-          message: CREATED_MESSAGE,
-        });
+        return reply.code(201).header('cache-control', 'no-store').send({ ...issuedKeyResponse(issued), message: CREATED_MESSAGE });
       },
     );
 

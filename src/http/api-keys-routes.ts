@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { ApiKeyService, ApiKeyView, CreateKeyInput, KeyDetails } from '../keys/api-key-service.js';
+import type { ApiKeyService, CreateKeyInput } from '../keys/api-key-service.js';
 import { GRANULARITIES, MAX_BUCKETS, type KeyUsage, type UsageHistory } from '../keys/usage-history.js';
-import { closedObject, settingsDocument, SETTINGS_FIELDS } from '../keys/key-settings.js';
+import { closedObject, SETTINGS_FIELDS } from '../keys/key-settings.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { detailsResponse, keyResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
 import { requireBearerUser } from './authenticate.js';
 import { closedQuery } from './query.js';
@@ -291,22 +292,6 @@ export function oneKeyRoutes(app: FastifyInstance, service: ApiKeyService, usage
   );
 }
 
-export function keyResponse(key: ApiKeyView) {
-  return { key_id: key.keyId, name: key.name, created: key.created, expires_at: key.expiresAt, last_used: key.lastUsed };
-}
-
 function usageResponse(usage: KeyUsage) {
   return { key_id: usage.keyId, granularity: usage.granularity, from: usage.from, to: usage.to, series: usage.series, total: usage.total };
-}
-
-export function detailsResponse(key: KeyDetails) {
-  const { quota, ...settings } = settingsDocument(key.settings);
-  return {
-    ...keyResponse(key),
-    user_id: key.userId,
-    environment: key.environment,
-    ...settings,
-    quota: quota && { ...quota, next_refill_at: key.nextRefillAt },
-    previous_key_expires_at: key.previousKeyExpiresAt,
-  };
 }

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { AUDIT_ACTIONS, type AuditEvent } from '../audit/audit-event.js';
+import { AUDIT_ACTIONS } from '../audit/audit-event.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
 import type { UserTokenVerifier } from '../tokens/user-tokens.js';
+import { auditEventResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
 import { closedQuery } from './query.js';
 import { managementContext, security } from './api-keys-routes.js';
@@ -73,22 +74,5 @@ export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchang
         return { events: page.events.map(auditEventResponse), next_cursor: page.nextCursor };
       },
     );
-  };
-}
-
-export function auditEventResponse(event: AuditEvent) {
-  return {
-    event_id: event.eventId,
-    occurred_at: event.occurredAt,
-    actor: event.actor,
-    action: event.action,
-    outcome: event.outcome,
-    key_id: event.keyId,
-    owner_id: event.ownerId,
-    changes: event.changes,
-    detail: event.detail,
-    client_address: event.clientAddress,
-    user_agent: event.userAgent,
-    request_id: event.requestId,
   };
 }

@@ -273,22 +273,24 @@ export class ApiKeyService {
   }
 
   /**
-   * Deletes the key. A key that is unknown or out of the actor's reach is left alone, and nothing
-   * says which (the attempt is audited). The event keeps what the key was, all but its secret.
+   * Deletes the key; whether there was one to delete. A key that is unknown or out of the actor's
+   * reach is left alone (the attempt is audited); HTTP answers both alike, so nothing tells a
+   * caller which. The event keeps what the key was, all but its secret.
    */
-  async revoke(actor: Actor, keyId: string): Promise<void> {
+  async revoke(actor: Actor, keyId: string): Promise<boolean> {
     const row = await this.reach(actor, keyId, 'key.revoked', this.byId).catch((error: unknown) => {
       if (error instanceof NotFound) return undefined;
       throw error;
     });
-    if (row === undefined) return;
-    await this.changes.apply(
+    if (row === undefined) return false;
+    const deleted = await this.changes.apply(
       'revoked',
       actor,
       (writes) => writes.delete(row.user_id, keyId),
       // What the key was when it went, not when it was read: a change may have come in between.
       (deleted) => deleted && { action: 'key.revoked', keyId, ownerId: deleted.user_id, changes: fieldChanges(this.documentOf(deleted), null) },
     );
+    return deleted !== undefined;
   }
 
   /**
