@@ -7,6 +7,7 @@ import { startMcpServer, type RunningMcpServer } from '../examples/mcp-server/se
 import { keygateMcpVerifier } from '../src/integrations/mcp.js';
 import { refusalError, type Refusal, type Verification } from '../src/keys/verifier.js';
 import { call, startKeygate, type RunningKeygate } from './support/keygate.js';
+import { changeRowBehindKeygate } from './support/behind-keygate.js';
 
 // The MCP glue end to end: a keygate server and the example MCP server in this process, on one
 // SQLite file but each with its own connection (as two processes would be), and the SDK's own
@@ -137,13 +138,9 @@ describe('an MCP server behind keygateMcpVerifier', () => {
     const client = await connect(apiKey);
     assert.equal((await whoami(client)).key_id, keyId);
 
-    // No waiting: the key's expiry is moved into the past through keygate's own connection.
-    // The version moves with it, as with every change keygate itself makes to a key's settings.
-    await keygate.keygate.db
-      .updateTable('api_keys')
-      .set((eb) => ({ expires_at: '2000-01-01T00:00:00.000Z', version: eb('version', '+', 1) }))
-      .where('key_id', '=', keyId)
-      .execute();
+    // No waiting: the key's expiry is moved into the past behind keygate, and announced. The
+    // version moves with it, as with every change keygate itself makes to a key's settings.
+    await changeRowBehindKeygate(keygate.keygate.db, keyId, { expires_at: '2000-01-01T00:00:00.000Z', version: 1_000 });
 
     await refusedWith401(client.listTools());
   });

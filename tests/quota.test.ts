@@ -4,6 +4,7 @@ import { parseDatabaseUrl } from '../src/config.js';
 import { createKeyVerifier } from '../src/index.js';
 import { openDatabase, type Store } from '../src/store/database.js';
 import { call, keygateForTests, spawnKeygate, TEST_SECRET, type KeygateProcess, type RunningKeygate } from './support/keygate.js';
+import { changeRowBehindKeygate } from './support/behind-keygate.js';
 
 // Issue #11's quotas, end to end: a key's usage limit counted down by every successful
 // verification (on this server and on another process on the same database, atomically), 429
@@ -83,8 +84,7 @@ describe('API key quotas', () => {
   });
 
   /** What an hour (or more) passing looks like to the row: its refill period is long over. */
-  const periodLongAgo = (keyId: string) =>
-    outside.db.updateTable('api_keys').set({ quota_period: '2000-01-01T00:00:00.000Z' }).where('key_id', '=', keyId).execute();
+  const periodLongAgo = (keyId: string) => changeRowBehindKeygate(outside.db, keyId, { quota_period: '2000-01-01T00:00:00.000Z' });
 
   test('exactly 10 of 20 concurrent verifications succeed, half of them fired at another process on the same database', async () => {
     const key = await newKey(server, { quota: { remaining: 10 } });

@@ -45,7 +45,7 @@ async function token(args: string[]): Promise<void> {
   if (config.oidc) {
     throw new UsageError('keygate is in OIDC mode: user tokens come from your identity provider, not from keygate', 'token');
   }
-  const keygate = await openKeygate(config);
+  const keygate = await openKeygate(config, undefined, { holdsWarmEntries: false });
   try {
     // In seconds, as checked above: jose's own duration syntax is not quite the one accepted here.
     const minted = await mintLocalUserToken(keygate.userTokenSecret, { userId: values.user, ttl: `${ttlSeconds}s`, scopes: values.scope });

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { Unavailable } from '../errors.js';
 import type { ChangeFeed, Publication } from '../keys/change-feed.js';
 import type { KeyWrites } from './api-keys-repository.js';
 import type { KeygateDb } from './database.js';
+import type { Database } from './schema.js';
 
 // The change feed on PostgreSQL: lease-based invalidation, as in Chubby, with NOTIFY as the
 // transport (see src/keys/change-feed.ts for what it promises).
@@ -35,6 +36,30 @@ const WAIT_POLL_MS = 20;
 const DEAD_INSTANCE_MS = 60 * 60 * 1000;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
+
+/**
+ * In a transaction that changed the key, as its last statements: takes the order lock, draws the
+ * change's position and NOTIFYs it, so every listening instance hears of it once it commits.
+ */
+export async function announceKeyChange(trx: Transaction<Database>, keyId: string): Promise<Publication> {
+  await sql.raw(TAKE_ORDER_LOCK).execute(trx);
+  const { rows } = await sql<{ position: string }>`select nextval('keygate_change_position') as position`.execute(trx);
+  const position = Number(rows[0]!.position);
+  await sql`select pg_notify(${CHANGES}, ${`${position} ${keyId}`})`.execute(trx);
+  return { position };
+}
+
+/** How many live instances (but `exceptInstance`) have not acknowledged `position` yet. */
+export async function unacknowledged(db: KeygateDb, position: number, exceptInstance = ''): Promise<number> {
+  const { count } = await db
+    .selectFrom('keygate_instances')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('instance_id', '<>', exceptInstance)
+    .where('acked_position', '<', String(position))
+    .where('lease_expires_ms', '>', sql.raw<string>(DATABASE_NOW_MS))
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
 
 export interface FeedSettings {
   url: string;
@@ -93,13 +118,8 @@ export class PostgresChangeFeed implements ChangeFeed {
     this.listeners.push(listener);
   }
 
-  async publish(writes: KeyWrites, keyId: string): Promise<Publication> {
-    const trx = writes.transaction;
-    await sql.raw(TAKE_ORDER_LOCK).execute(trx);
-    const { rows } = await sql<{ position: string }>`select nextval('keygate_change_position') as position`.execute(trx);
-    const position = Number(rows[0]!.position);
-    await sql`select pg_notify(${CHANGES}, ${`${position} ${keyId}`})`.execute(trx);
-    return { position };
+  publish(writes: KeyWrites, keyId: string): Promise<Publication> {
+    return announceKeyChange(writes.transaction, keyId);
   }
 
   async committed(keyId: string, publication: Publication | undefined): Promise<void> {
@@ -128,16 +148,8 @@ export class PostgresChangeFeed implements ChangeFeed {
     await client.end().catch(() => undefined);
   }
 
-  /** Other live instances that have not acknowledged `position` yet. */
-  private async unacknowledged(position: number): Promise<number> {
-    const { count } = await this.db
-      .selectFrom('keygate_instances')
-      .select((eb) => eb.fn.countAll<string>().as('count'))
-      .where('instance_id', '<>', this.instanceId)
-      .where('acked_position', '<', String(position))
-      .where('lease_expires_ms', '>', sql.raw<string>(DATABASE_NOW_MS))
-      .executeTakeFirstOrThrow();
-    return Number(count);
+  private unacknowledged(position: number): Promise<number> {
+    return unacknowledged(this.db, position, this.instanceId);
   }
 
   private acknowledgementOrPoll(): Promise<void> {
