@@ -57,6 +57,8 @@ export interface ServerChild {
   startMs: number;
   /** The server's CPU time so far, microseconds. */
   cpuMicros(): Promise<number>;
+  /** Sends the process a signal: SIGSTOP freezes it (an instance that stops answering), SIGCONT thaws it. */
+  signal(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -81,8 +83,12 @@ export async function startServer(
       child.send({ type: 'cpu' } satisfies ToServer);
       return (await answer).micros;
     },
+    signal(signal) {
+      child.kill(signal);
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGCONT');
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.send({ type: 'stop' } satisfies ToServer);
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

@@ -6,6 +6,7 @@ import type { HashScheme } from '../src/keys/hashing.js';
 import { killAllChildren, runLoad, runVerifyLoop, startServer, type ServerChild } from './children.js';
 import { fillSynthetic, type FillReport } from './fill.js';
 import { measureSlice, summarize, type Measurement, type Slice } from './measure.js';
+import { openWriter, revokeLatency, revokeLatencyFrozen, whileChanging, type RevokeLatency } from './change-feed.js';
 import { readVerifierCounts, type VerifierCounts } from './metrics.js';
 import type { LoadJob, LoopResult } from './protocol.js';
 import { checksTable, formatMs, formatRps, markdown, resultsTable, type Check, type Row } from './report.js';
@@ -30,6 +31,12 @@ const number = (name: string, fallback: number): number => {
 const DURATION_S = number('BENCH_DURATION', 6);
 const ROUNDS = Math.round(number('BENCH_ROUNDS', 4));
 const WARMUP_S = number('BENCH_WARMUP', 2);
+/** (k): revokes timed with every instance answering, and with one frozen (each waits out a lease). */
+const FEED_REVOKES = Math.round(number('BENCH_FEED_REVOKES', 300));
+const FEED_FROZEN_REVOKES = Math.round(number('BENCH_FEED_FROZEN_REVOKES', 3));
+const FEED_CHANGES_PER_S = 50;
+/** The instances' lease: keygate's default. */
+const FEED_LEASE_MS = 3000;
 const CONNECTIONS = number('BENCH_CONNECTIONS', 10);
 const COLD_KEYS = number('BENCH_COLD_KEYS', 200);
 const RESTART_KEYS = number('BENCH_RESTART_KEYS', 1_000);
@@ -347,7 +354,10 @@ async function bench(): Promise<Run> {
   const smallCounts = await readVerifierCounts(small.baseUrl);
   const bigCounts = await readVerifierCounts(big.baseUrl);
   const postgresCounts = onPostgres === undefined ? undefined : await readVerifierCounts(onPostgres.baseUrl);
-  await Promise.all([bare.stop(), floor.stop(), warm.stop(), small.stop(), big.stop(), onPostgres?.stop()]);
+  await Promise.all([bare.stop(), floor.stop(), warm.stop(), small.stop(), big.stop()]);
+  // (k) the change feed: three instances on the PostgreSQL database, the first of them (p)'s.
+  const feed = onPostgres === undefined || postgresDatabase === undefined ? undefined : await changeFeedPhase(onPostgres, postgresDatabase.url);
+  await onPostgres?.stop();
   await postgresDatabase?.drop();
   await postgres?.stop();
 
@@ -410,7 +420,7 @@ async function bench(): Promise<Run> {
     rows.push({
       label: p.label,
       result: mp,
-      note: `${compares(postgresCounts?.hashCompares ?? 0)}; one primary-key read per request`,
+      note: `${compares(postgresCounts?.hashCompares ?? 0)}; no database read while its lease holds (change feed)`,
       withDatabaseServer: true,
     });
   }
@@ -516,12 +526,13 @@ async function bench(): Promise<Run> {
       ? []
       : [
           {
-            name: 'warm /verify on PostgreSQL req/s ÷ bare req/s (reported, no target)',
-            value: `${(mp.requestsPerSecond / ma.requestsPerSecond).toFixed(2)}; ÷ SQLite (b): ${(mp.requestsPerSecond / mb.requestsPerSecond).toFixed(2)}`,
-            target: 'none',
-            pass: undefined,
+            name: 'warm /verify on PostgreSQL req/s ÷ warm /verify on SQLite req/s (p/b)',
+            value: `${(mp.requestsPerSecond / mb.requestsPerSecond).toFixed(2)} (${byRound(mp, mb)}); ÷ bare (p/a): ${(mp.requestsPerSecond / ma.requestsPerSecond).toFixed(2)}`,
+            target: '≥ 0.90',
+            pass: mp.requestsPerSecond / mb.requestsPerSecond >= 0.9,
           },
         ]),
+    ...(feed === undefined ? [] : changeFeedChecks(feed)),
     {
       name: 'every measured response of (a)-(c), (e), (f), (g), stores as expected (2xx; 401 for g)',
       value: allClean ? 'yes' : 'no',
@@ -531,6 +542,61 @@ async function bench(): Promise<Run> {
   ];
   progress(`b/e: warm /verify serves ${(mb.requestsPerSecond / e.requestsPerSecond).toFixed(0)}x the requests/s of bcrypt on every request`);
   return { rows, checks, fills, firstSights: [...bursts, ...restarts], loop };
+}
+
+interface FeedRun {
+  revokes: RevokeLatency;
+  frozen: RevokeLatency;
+  quiet: Measurement;
+  churning: Measurement;
+  changesPerSecond: number;
+}
+
+/**
+ * (k) Two more instances beside `first` on its PostgreSQL database, this process as the writer:
+ * revoke latency with all three listening and with one frozen, and `first`'s warm /verify
+ * throughput with no changes and with FEED_CHANGES_PER_S changes a second being made.
+ */
+async function changeFeedPhase(first: ServerChild, databaseUrl: string): Promise<FeedRun> {
+  progress('(k) change feed: three instances on PostgreSQL, revoke latency, and throughput under changes');
+  const others = await Promise.all(['pg-b', 'pg-c'].map((name) => startKeygate(name, databaseUrl, 1)));
+  const writer = await openWriter(databaseUrl, keygateEnv(databaseUrl));
+  try {
+    const revokes = await revokeLatency(writer, 'three instances', FEED_REVOKES);
+    const frozen = await revokeLatencyFrozen(writer, others[1]!, 'one of three frozen', FEED_FROZEN_REVOKES);
+    const verifyJob = job(first, VERIFY, firstKey(first), { durationSeconds: DURATION_S / ROUNDS });
+    await runLoad({ ...verifyJob, durationSeconds: WARMUP_S });
+    const quiet = summarize([await measureSlice(first, verifyJob)]);
+    const churn = await whileChanging(writer, FEED_CHANGES_PER_S, async () => summarize([await measureSlice(first, verifyJob)]));
+    return { revokes, frozen, quiet, churning: churn.result, changesPerSecond: churn.changes / (DURATION_S / ROUNDS) };
+  } finally {
+    await writer.close();
+    await Promise.all(others.map((other) => other.stop()));
+  }
+}
+
+function changeFeedChecks(feed: FeedRun): Check[] {
+  const ms = (value: number) => value.toFixed(1);
+  return [
+    {
+      name: `revoke latency, three instances listening (p50, p99 over ${feed.revokes.samples})`,
+      value: `${ms(feed.revokes.p50Ms)} ms, ${ms(feed.revokes.p99Ms)} ms (max ${ms(feed.revokes.maxMs)} ms)`,
+      target: 'p99 ≤ 25 ms',
+      pass: feed.revokes.p99Ms <= 25,
+    },
+    {
+      name: `revoke latency, one of three frozen (p50, max over ${feed.frozen.samples}; lease ${FEED_LEASE_MS} ms)`,
+      value: `${ms(feed.frozen.p50Ms)} ms, ${ms(feed.frozen.maxMs)} ms`,
+      target: `≤ the lease (${FEED_LEASE_MS} ms) + 100 ms`,
+      pass: feed.frozen.maxMs <= FEED_LEASE_MS + 100,
+    },
+    {
+      name: `warm /verify on PostgreSQL while ${feed.changesPerSecond.toFixed(0)} changes/s are made ÷ with none (reported, no target)`,
+      value: `${(feed.churning.requestsPerSecond / feed.quiet.requestsPerSecond).toFixed(2)} (${formatRps(feed.churning.requestsPerSecond)} / ${formatRps(feed.quiet.requestsPerSecond)} req/s)`,
+      target: 'none',
+      pass: undefined,
+    },
+  ];
 }
 
 async function main(): Promise<void> {
