@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startLaggingProxy } from './support/lagging-proxy.js';
-import { call, freshDatabase, onPostgres, spawnKeygate, temporaryFolder, tokenFromDatabase, type KeygateProcess, type TestDatabase } from './support/keygate.js';
+import { call, freshDatabase, metric, onPostgres, spawnKeygate, temporaryFolder, tokenFromDatabase, type KeygateProcess, type TestDatabase } from './support/keygate.js';
+import { createDatabase, startPostgres } from './support/postgres.js';
 
 // The guarantee of the PostgreSQL change feed (src/store/postgres-change-feed.ts), with three
 // keygate processes on one database: once a change that narrows a key has been answered on one
@@ -179,5 +180,52 @@ describe('three instances on one PostgreSQL database', { skip }, () => {
     const again = performance.now();
     assert.equal((await call(a.baseUrl, 'DELETE', `${KEYS}${second.key_id}`, { token })).status, 204);
     assert.ok(performance.now() - again < LEASE_MS, 'no wait for an instance whose lease is over');
+  });
+});
+
+describe('PostgreSQL restarted under an instance', { skip }, () => {
+  test('while its listener is down nothing warm is accepted; once it is back, warm keys need no read again', { timeout: 120_000 }, async () => {
+    const cluster = await startPostgres();
+    const database = await createDatabase(cluster.adminUrl);
+    const folder = temporaryFolder();
+    const env = { DATABASE_URL: database.url, KEYGATE_KEY_HASH: 'hmac-sha256', KEYGATE_LEASE_MS: String(LEASE_MS), KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0' };
+    const instance = await spawnKeygate(env, folder);
+    try {
+      const token = await tokenFromDatabase(database.url, 'restart');
+      const created = await call(instance.baseUrl, 'POST', KEYS, { token, json: { name: 'survivor' } });
+      const apiKey: string = created.body.api_key;
+      const verify = async () => (await call(instance.baseUrl, 'POST', `${KEYS}verify`, { headers: { 'x-api-key': apiKey } })).status;
+      const rowReads = () => metric(instance.baseUrl, 'keygate_verify_cache_total{outcome="miss"}');
+      assert.equal(await verify(), 200);
+      const warmReads = await rowReads();
+      assert.equal(await verify(), 200);
+      assert.equal(await rowReads(), warmReads, 'warm: no row read');
+
+      await cluster.pause();
+      // However warm the key, with the listener gone nothing vouches for it: the row is asked
+      // for, and the database's silence is a 503, never a 200 from memory.
+      for (let i = 0; i < 5; i += 1) assert.equal(await verify(), 503);
+
+      await cluster.resume();
+      for (let tries = 0; (await verify()) !== 200; tries += 1) {
+        assert.ok(tries < 200, 'the instance never served again');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // The listener reconnects with backoff: once it has, verifications are warm again.
+      let reads = await rowReads();
+      for (let tries = 0; ; tries += 1) {
+        assert.equal(await verify(), 200);
+        const now = await rowReads();
+        if (now === reads) break;
+        reads = now;
+        assert.ok(tries < 200, 'verifications never became warm again');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await instance.stop();
+      await database.drop();
+      await cluster.stop();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
