@@ -10,8 +10,8 @@ export interface VerifierCounts {
   /** bcrypt or HMAC compares against a row's hash. */
   hashCompares: number;
   cacheHits: number;
-  /** The verifier counts a miss exactly when it has read a key's row: so these are row reads. */
-  cacheMisses: number;
+  /** Keys' rows read: none for a warm key while its freshness is proven. */
+  rowReads: number;
   valid: number;
 }
 
@@ -23,7 +23,7 @@ export async function readVerifierCounts(baseUrl: string): Promise<VerifierCount
   return {
     hashCompares: sample(text, 'keygate_key_hash_compares_total'),
     cacheHits: sample(text, 'keygate_verify_cache_total{outcome="hit"}'),
-    cacheMisses: sample(text, 'keygate_verify_cache_total{outcome="miss"}'),
+    rowReads: sample(text, 'keygate_key_row_reads_total'),
     valid: sample(text, 'keygate_verifications_total{result="valid"}'),
   };
 }

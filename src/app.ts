@@ -78,7 +78,6 @@ export async function openVerification(config: VerifierConfig, options: Verifica
   const { observer, onError = () => {} } = options;
   const store = await openDatabase(config.database, { migrate: options.migrate });
   const repository = new ApiKeyRepository(store.db);
-  const feed = await openChangeFeed(config, store, { listens: options.holdsWarmEntries ?? true, onError });
   // Generated once and kept in the database, like the other server secrets: every process on
   // it must compute the same tags and peppered hashes.
   const tagKey = await getOrCreateSetting(store.db, 'key_tag_key', () => FastHmac.newKey().toString('base64'));
@@ -93,6 +92,8 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaiting: config.bcryptQueueLength,
     maxWaitMs: config.bcryptQueueWaitMs,
   });
+  // Last of what can fail, so that nothing it holds (a connection, a lease) is left behind.
+  const feed = await openChangeFeed(config, store, { listens: options.holdsWarmEntries ?? true, onError });
   const uses = new UseRecorder(repository, config.lastUsedFlushMs, onError);
   const changes = new KeyChanges(repository, new AuditRepository(store.db), feed);
   const verifier = new KeyVerifier(repository, changes, feed, format, hasher, uses, config.verifyCacheSize, observer, onError);
@@ -118,8 +119,9 @@ function openChangeFeed(
   store: Store,
   options: { listens: boolean; onError: (error: unknown) => void },
 ): Promise<ChangeFeed> {
-  if (config.database.kind === 'sqlite') return Promise.resolve(new DataVersionStamp(store.externalChanges!));
-  return PostgresChangeFeed.open(store.db, { url: config.database.url, leaseMs: config.leaseMs, ...options });
+  if (config.database.kind === 'postgres') return PostgresChangeFeed.open(store.db, { url: config.database.url, leaseMs: config.leaseMs, ...options });
+  if (store.externalChanges === undefined) throw new Error('a SQLite store reads data_version');
+  return Promise.resolve(new DataVersionStamp(store.externalChanges));
 }
 
 export async function openKeygate(

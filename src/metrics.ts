@@ -103,6 +103,7 @@ function verifierMetrics(registry: Registry): VerifierObserver {
   let results = zeroResults();
   const cache = { hit: 0, miss: 0 };
   let compares = 0;
+  let rowReads = 0;
   const latency = new LatencyTally();
 
   registry.registerMetric(
@@ -119,7 +120,7 @@ function verifierMetrics(registry: Registry): VerifierObserver {
   registry.registerMetric(
     talliedMetric(
       'keygate_verify_cache_total',
-      'Verifications of well-formed keys by warm-cache outcome: a hit needs no bcrypt (and on SQLite no database read)',
+      'Verifications of well-formed keys by warm-cache outcome: a hit needs no hash compare (and no row read while its freshness is proven)',
       'counter',
       () => [
         { labels: { outcome: 'hit' }, value: cache.hit },
@@ -128,6 +129,17 @@ function verifierMetrics(registry: Registry): VerifierObserver {
       () => {
         cache.hit = 0;
         cache.miss = 0;
+      },
+    ),
+  );
+  registry.registerMetric(
+    talliedMetric(
+      'keygate_key_row_reads_total',
+      "Keys' rows read to verify them: none for a warm key while its freshness is proven (SQLite's data_version, PostgreSQL's lease)",
+      'counter',
+      () => [{ labels: {}, value: rowReads }],
+      () => {
+        rowReads = 0;
       },
     ),
   );
@@ -155,6 +167,9 @@ function verifierMetrics(registry: Registry): VerifierObserver {
     warmCache(hit) {
       if (hit) cache.hit += 1;
       else cache.miss += 1;
+    },
+    rowRead() {
+      rowReads += 1;
     },
     hashCompared() {
       compares += 1;

@@ -7,7 +7,7 @@ import { createMetrics } from '../src/metrics.js';
 // scraped. Whoever scrapes must not be able to tell: the same observations fed to prom-client's
 // own Counter and Histogram must read exactly the same.
 
-const COUNTERS = ['keygate_verifications_total', 'keygate_verify_cache_total', 'keygate_key_hash_compares_total'];
+const COUNTERS = ['keygate_verifications_total', 'keygate_verify_cache_total', 'keygate_key_row_reads_total', 'keygate_key_hash_compares_total'];
 const HISTOGRAM = 'keygate_verification_duration_seconds';
 
 type Labels = Record<string, string | number>;
@@ -30,6 +30,7 @@ test("the verifier's series read exactly as prom-client's own Counter and Histog
   for (const [result, seconds] of times) verifier.verified(result, seconds);
   for (const hit of [true, true, false]) verifier.warmCache(hit);
   for (let i = 0; i < 3; i++) verifier.hashCompared();
+  for (let i = 0; i < 4; i++) verifier.rowRead();
 
   const reference = new Registry();
   for (const name of COUNTERS) {
@@ -39,11 +40,12 @@ test("the verifier's series read exactly as prom-client's own Counter and Histog
     // The same label sets in the same order, present from zero as ours are.
     for (const { labels } of ours.values) counter.inc(labels, 0);
   }
-  const [verifications, cache, compares] = COUNTERS.map((name) => reference.getSingleMetric(name) as Counter);
+  const [verifications, cache, rowReads, compares] = COUNTERS.map((name) => reference.getSingleMetric(name) as Counter);
   for (const [result] of times) verifications?.inc({ result });
   cache?.inc({ outcome: 'hit' }, 2);
   cache?.inc({ outcome: 'miss' });
   compares?.inc(3);
+  rowReads?.inc(4);
   const ourDurations = await seriesOf(registry, HISTOGRAM);
   const buckets = ourDurations.values.map((value) => value.labels.le).filter((le): le is number => typeof le === 'number');
   assert.ok(buckets.length > 5, `buckets: ${buckets}`);
@@ -60,6 +62,7 @@ test('resetting the registry zeroes the tallies too', async () => {
   const { registry, verifier } = createMetrics();
   verifier.verified('valid', 0.002);
   verifier.warmCache(false);
+  verifier.rowRead();
   verifier.hashCompared();
   registry.resetMetrics();
   for (const name of [...COUNTERS, HISTOGRAM]) {

@@ -5,11 +5,13 @@ import type { KeyWrites } from '../store/api-keys-repository.js';
 // - SQLite (DataVersionStamp): one file, so any commit by another process moves SQLite's
 //   data_version; a stamp is that counter plus this process's own changes, read per
 //   verification. Any change cools every warm entry of every process.
-// - PostgreSQL (src/store/postgres-change-feed.ts): a change is logged and NOTIFYed in its own
+// - PostgreSQL (src/store/postgres-change-feed.ts): a change is numbered and NOTIFYed in its own
 //   transaction; every instance LISTENs, drops the warm entries of that key alone and
 //   acknowledges; the writer answers only once every instance with a live lease has, or that
 //   lease ran out. An instance trusts its warm entries only while its own lease holds and its
-//   listener is caught up, so a warm verification needs no database round trip.
+//   listener is connected, so a warm verification needs no database round trip. There is no
+//   log to replay: an instance that lost its listener starts over with nothing warm trusted,
+//   which costs a row read per key (no hash work) and keeps the protocol small.
 
 /** A change as its transaction recorded it, for committed() to wait on; undefined where there is nothing to wait for. */
 export interface Publication {
@@ -23,11 +25,6 @@ export interface ChangeFeed {
    * while the stamp still reads the same and no change to its key was announced (onKeyChanged).
    */
   stamp(): number | undefined;
-  /**
-   * How many changes this process has learnt of: read before and after a row is read, it tells
-   * whether a change may have arrived in between (then the entry made from it is not trusted).
-   */
-  changesSeen(): number;
   /** `listener` hears of every changed key: this process's own changes on commit, others' as they arrive. */
   onKeyChanged(listener: (keyId: string) => void): void;
   /** In the change's transaction, its last statement: what makes every instance hear of it once it commits. */
@@ -52,10 +49,6 @@ export class DataVersionStamp implements ChangeFeed {
 
   stamp(): number {
     return this.dataVersion() + this.localWrites;
-  }
-
-  changesSeen(): number {
-    return this.stamp();
   }
 
   onKeyChanged(): void {

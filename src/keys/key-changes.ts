@@ -6,8 +6,8 @@ import type { ChangeFeed, Publication } from './change-feed.js';
 
 // The one path for changes to a key: it runs the write in a transaction, appends the change's
 // audit event in that same transaction (so a change that rolls back leaves no event, and no
-// event exists without its change), and once committed tells the change stamp, which is what
-// proves a warm entry fresh (see verifier.ts), and the audit listeners (the server's log). No
+// event exists without its change), and once committed tells the change feed, which is what
+// proves a warm entry fresh (see change-feed.ts), and the audit listeners (the server's log). No
 // repository method notes its own writes or records its own events, so none can forget to.
 //
 // Every change is audited. Whether a change is also noted for freshness depends on whether it

@@ -76,6 +76,8 @@ export interface VerifyRequirements {
 export interface VerifierObserver {
   verified(result: VerificationResult, seconds: number): void;
   warmCache(hit: boolean): void;
+  /** A key's row was read: never for a warm key while its freshness is proven. */
+  rowRead(): void;
   hashCompared(): void;
 }
 
@@ -97,7 +99,7 @@ interface WarmEntry {
   stamp: number | undefined;
 }
 
-const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, hashCompared() {} };
+const silentObserver: VerifierObserver = { verified() {}, warmCache() {}, rowRead() {}, hashCompared() {} };
 const NO_REQUIREMENTS: VerifyRequirements = {};
 
 export class KeyVerifier {
@@ -111,6 +113,11 @@ export class KeyVerifier {
   private readonly rehashing = new Set<string>();
   /** The cache keys of each key_id's warm entries: what a change to that key drops. */
   private readonly warmTexts = new Map<string, Set<string>>();
+  /** Changes heard of so far, and the count at each recently changed key's last change. */
+  private changesHeard = 0;
+  private readonly lastChange: LRUCache<string, number>;
+  /** The count at the last change of any key no longer in lastChange: what an unknown key may have had. */
+  private forgottenChangesUpTo = 0;
   constructor(
     private readonly repository: ApiKeyRepository,
     /** The path of the changes verification makes: a rehash, a quota's refill (a quota's use is a count, see key-changes.ts). */
@@ -126,6 +133,12 @@ export class KeyVerifier {
     private readonly onError: (error: unknown) => void = () => {},
   ) {
     this.warm = new LRUCache({ max: cacheSize, dispose: (entry, cacheKey) => this.unindex(entry.key.keyId, cacheKey) });
+    this.lastChange = new LRUCache({
+      max: cacheSize,
+      dispose: (count, _keyId, reason) => {
+        if (reason === 'evict') this.forgottenChangesUpTo = Math.max(this.forgottenChangesUpTo, count);
+      },
+    });
     feed.onKeyChanged((keyId) => this.forget(keyId));
     this.refused = new LRUCache({ max: cacheSize });
   }
@@ -196,10 +209,11 @@ export class KeyVerifier {
   /** The entry of `presented` as its row now is, or undefined once it is refused for good. */
   private async checkRow(presented: string, keyId: string, cacheKey: string, entry: WarmEntry | undefined): Promise<WarmEntry | undefined> {
     // Read before the row: if it still reads the same later, the row is still as read here. A
-    // change heard while the row was read may concern it: then the entry is not trusted.
+    // change to this key heard while the row was read may postdate it: then the entry is not trusted.
     const stamp = this.feed.stamp();
-    const seen = this.feed.changesSeen();
+    const heard = this.changesHeard;
     const row = await this.repository.findForVerification(keyId);
+    this.observer.rowRead();
     // An entry made while the row was read (by a concurrent request with the same text) counts too.
     entry = this.warm.peek(cacheKey) ?? entry;
     const matched = row === undefined ? undefined : await this.matchedHash(cacheKey, presented, row, entry);
@@ -212,7 +226,7 @@ export class KeyVerifier {
     const warmed = entry !== undefined && entry.version === row.version && entry.keyHash === matched ? entry : warmEntry(row, matched);
     // What verifications move without a new version: the quota's refill period.
     warmed.quota = quotaOfRow(row);
-    warmed.stamp = this.feed.changesSeen() === seen ? stamp : undefined;
+    warmed.stamp = (this.lastChange.get(keyId) ?? this.forgottenChangesUpTo) <= heard ? stamp : undefined;
     this.warm.set(cacheKey, warmed);
     this.index(keyId, cacheKey);
     if (matched === row.key_hash && entry?.keyHash !== matched) this.rehashIfOutdated(presented, row, warmed);
@@ -235,6 +249,8 @@ export class KeyVerifier {
 
   /** Drops every warm entry of the key: it changed (on any instance). */
   private forget(keyId: string): void {
+    this.changesHeard += 1;
+    this.lastChange.set(keyId, this.changesHeard);
     const texts = this.warmTexts.get(keyId);
     if (texts === undefined) return;
     for (const cacheKey of [...texts]) this.warm.delete(cacheKey);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import { Unavailable } from '../errors.js';
 import type { ChangeFeed, Publication } from '../keys/change-feed.js';
 import type { KeyWrites } from './api-keys-repository.js';
 import type { KeygateDb } from './database.js';
@@ -41,16 +40,18 @@ const RECONNECT_MAX_MS = 2000;
  * In a transaction that changed the key, as its last statements: takes the order lock, draws the
  * change's position and NOTIFYs it, so every listening instance hears of it once it commits.
  */
-export async function announceKeyChange(trx: Transaction<Database>, keyId: string): Promise<Publication> {
-  await sql.raw(TAKE_ORDER_LOCK).execute(trx);
-  const { rows } = await sql<{ position: string }>`select nextval('keygate_change_position') as position`.execute(trx);
-  const position = Number(rows[0]!.position);
-  await sql`select pg_notify(${CHANGES}, ${`${position} ${keyId}`})`.execute(trx);
-  return { position };
+export async function announceKeyChange(trx: Transaction<Database>, keyId: string, writer = '-'): Promise<Publication> {
+  // One statement, so that the lock is held for one round trip and the commit: the lock first
+  // (the CTE it is in must be read before the position is drawn), then the position, then NOTIFY.
+  const { rows } = await sql<{ position: string }>`
+    with locked as (select pg_advisory_xact_lock(hashtext('keygate_change_position'))),
+         drawn as (select nextval('keygate_change_position') as position from locked)
+    select position, pg_notify(${CHANGES}, position || ' ' || ${writer} || ' ' || ${keyId}) from drawn`.execute(trx);
+  return { position: Number(rows[0]!.position) };
 }
 
 /** How many live instances (but `exceptInstance`) have not acknowledged `position` yet. */
-export async function unacknowledged(db: KeygateDb, position: number, exceptInstance = ''): Promise<number> {
+async function unacknowledged(db: KeygateDb, position: number, exceptInstance: string): Promise<number> {
   const { count } = await db
     .selectFrom('keygate_instances')
     .select((eb) => eb.fn.countAll<string>().as('count'))
@@ -59,6 +60,52 @@ export async function unacknowledged(db: KeygateDb, position: number, exceptInst
     .where('lease_expires_ms', '>', sql.raw<string>(DATABASE_NOW_MS))
     .executeTakeFirstOrThrow();
   return Number(count);
+}
+
+/**
+ * Ends the leases of the live instances (but `exceptInstance`) that have not acknowledged
+ * `position`: none of them can renew a lapsed lease (see renew), so each must register again,
+ * trusting nothing from before. The longest of the leases they held still runs on their own
+ * clocks: how long, in ms, the caller must still wait.
+ */
+async function evictUnacknowledged(db: KeygateDb, position: number, exceptInstance: string): Promise<number> {
+  const { rows } = await sql<{ remaining: string | null }>`
+    with stale as (
+      select instance_id, lease_expires_ms - ${sql.raw(DATABASE_NOW_MS)} as remaining from keygate_instances
+      where instance_id <> ${exceptInstance} and acked_position < ${position} and lease_expires_ms > ${sql.raw(DATABASE_NOW_MS)}
+      for update
+    )
+    update keygate_instances set lease_expires_ms = 0 from stale where keygate_instances.instance_id = stale.instance_id
+    returning stale.remaining`.execute(db);
+  return Math.max(0, ...rows.map((row) => Number(row.remaining)));
+}
+
+/**
+ * Resolves once no live instance but `exceptInstance` can answer from what it knew before the
+ * change at `position`: each acknowledged it, or its lease ran out. One that keeps its lease for
+ * a whole lease without acknowledging (its listener is not hearing, behind a pooler in
+ * transaction mode, say) is evicted and waited out. Never fails: the change is committed, and
+ * whoever made it must get its answer (a rotation's new secret); if the database cannot be asked,
+ * the longest lease is waited out on this clock.
+ */
+export async function waitUntilAcknowledged(
+  db: KeygateDb,
+  position: number,
+  options: { exceptInstance: string; leaseMs: number; wake: () => Promise<void> },
+): Promise<void> {
+  const evictAt = performance.now() + options.leaseMs;
+  try {
+    while ((await unacknowledged(db, position, options.exceptInstance)) > 0) {
+      if (performance.now() >= evictAt) return await sleep(await evictUnacknowledged(db, position, options.exceptInstance));
+      await options.wake();
+    }
+  } catch {
+    await sleep(options.leaseMs);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export interface FeedSettings {
@@ -85,9 +132,10 @@ export class PostgresChangeFeed implements ChangeFeed {
   private trustedUntil = -Infinity;
   /** Every change up to this position has been heard (and its keys forgotten). */
   private heardUpTo = 0;
-  private seen = 0;
   private ackScheduled = false;
   private renewal: NodeJS.Timeout | undefined;
+  /** When the renewal under way was asked; undefined: none is. */
+  private renewingSince: number | undefined;
   private closed = false;
   private reconnectMs = RECONNECT_MIN_MS;
 
@@ -110,30 +158,22 @@ export class PostgresChangeFeed implements ChangeFeed {
     return performance.now() < this.trustedUntil ? this.epoch : undefined;
   }
 
-  changesSeen(): number {
-    return this.seen;
-  }
-
   onKeyChanged(listener: (keyId: string) => void): void {
     this.listeners.push(listener);
   }
 
   publish(writes: KeyWrites, keyId: string): Promise<Publication> {
-    return announceKeyChange(writes.transaction, keyId);
+    return announceKeyChange(writes.transaction, keyId, this.instanceId);
   }
 
   async committed(keyId: string, publication: Publication | undefined): Promise<void> {
     this.forget(keyId);
     if (publication === undefined) return;
-    // Past every lease there is no instance left to wait for, unless one keeps renewing without
-    // acknowledging, which the renewal itself prevents (it carries the acknowledgement).
-    const giveUpAt = performance.now() + 10 * this.settings.leaseMs;
-    while ((await this.unacknowledged(publication.position)) > 0) {
-      if (performance.now() > giveUpAt) {
-        throw new Unavailable('The change is made, but some keygate instances did not confirm it in time', { retryAfterSeconds: 1 });
-      }
-      await this.acknowledgementOrPoll();
-    }
+    await waitUntilAcknowledged(this.db, publication.position, {
+      exceptInstance: this.instanceId,
+      leaseMs: this.settings.leaseMs,
+      wake: () => this.acknowledgementOrPoll(),
+    });
   }
 
   async close(): Promise<void> {
@@ -146,10 +186,6 @@ export class PostgresChangeFeed implements ChangeFeed {
     // Writers need not wait for an instance that is gone.
     await client.query('delete from keygate_instances where instance_id = $1', [this.instanceId]).catch(() => undefined);
     await client.end().catch(() => undefined);
-  }
-
-  private unacknowledged(position: number): Promise<number> {
-    return unacknowledged(this.db, position, this.instanceId);
   }
 
   private acknowledgementOrPoll(): Promise<void> {
@@ -165,13 +201,12 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   private forget(keyId: string): void {
-    this.seen += 1;
     for (const listener of this.listeners) listener(keyId);
   }
 
   /** Connects, LISTENs, and registers at the last committed position; then trusts. */
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.settings.url, connectionTimeoutMillis: 3000 });
+    const client = new pg.Client({ connectionString: this.settings.url, connectionTimeoutMillis: 3000, keepAlive: true });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, undefined));
     client.on('notification', (message) => this.heard(message));
@@ -193,10 +228,13 @@ export class PostgresChangeFeed implements ChangeFeed {
       await client.query(`delete from keygate_instances where lease_expires_ms < ${DATABASE_NOW_MS} - $1`, [DEAD_INSTANCE_MS]);
       await client.query('commit');
       this.heardUpTo = Math.max(this.heardUpTo, Number(rows[0]!.position));
+      if (this.closed) throw new Error('closed while registering');
       this.client = client;
       this.reconnectMs = RECONNECT_MIN_MS;
       this.trust(asked);
     } catch (error) {
+      // Writers need not wait for a registration that did not take (or for a feed now closed).
+      await client.query('delete from keygate_instances where instance_id = $1', [this.instanceId]).catch(() => undefined);
       await client.end().catch(() => undefined);
       throw error;
     }
@@ -213,10 +251,11 @@ export class PostgresChangeFeed implements ChangeFeed {
       return;
     }
     if (message.channel !== CHANGES || message.payload === undefined) return;
-    const space = message.payload.indexOf(' ');
-    const position = Number(message.payload.slice(0, space));
-    this.forget(message.payload.slice(space + 1));
-    this.heardUpTo = Math.max(this.heardUpTo, position);
+    // "position writer key_id": a key_id has no space, nor does an instance id.
+    const [position, writer, keyId] = message.payload.split(' ');
+    // This instance's own changes were forgotten on commit (committed()), before it answered.
+    if (writer !== this.instanceId && keyId !== undefined) this.forget(keyId);
+    this.heardUpTo = Math.max(this.heardUpTo, Number(position));
     this.scheduleAcknowledgement();
   }
 
@@ -238,22 +277,35 @@ export class PostgresChangeFeed implements ChangeFeed {
     });
   }
 
-  /** Extends the lease (with the acknowledgement), and trusts for as long as it now holds. */
+  /**
+   * Extends the lease (with the acknowledgement), and trusts for as long as it now holds. Only a
+   * lease that still holds is extended, as in Chubby: once it has lapsed, writers stopped waiting
+   * for this instance, and nothing proves it heard their changes, so it starts over (a new epoch,
+   * nothing warm trusted). On the listener's own connection, so that a renewal cannot succeed on a
+   * connection other than the one that hears the changes.
+   */
   private async renew(): Promise<void> {
     const client = this.client;
     if (client === undefined) return;
+    // One at a time; one unanswered for a whole lease means a connection that died silently.
+    if (this.renewingSince !== undefined) {
+      if (performance.now() - this.renewingSince > this.settings.leaseMs) void this.restart(client, new Error('lease renewal unanswered'));
+      return;
+    }
     const asked = performance.now();
+    this.renewingSince = asked;
     try {
       const { rowCount } = await client.query(
         `update keygate_instances set lease_expires_ms = ${DATABASE_NOW_MS} + $2, acked_position = greatest(acked_position, $3)
-         where instance_id = $1`,
+         where instance_id = $1 and lease_expires_ms > ${DATABASE_NOW_MS}`,
         [this.instanceId, this.settings.leaseMs, this.heardUpTo],
       );
-      // No row: it was cleared as dead while this process stood still; register again.
-      if (rowCount === 0) return this.restart(client, undefined);
+      if (rowCount === 0) return await this.restart(client, undefined);
       if (client === this.client) this.trust(asked);
     } catch (error) {
       this.lost(client, error);
+    } finally {
+      this.renewingSince = undefined;
     }
   }
 
@@ -274,6 +326,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       try {
         await this.listen();
       } catch (failure) {
+        if (this.closed) return;
         this.settings.onError(failure);
         await new Promise((resolve) => setTimeout(resolve, this.reconnectMs).unref());
         this.reconnectMs = Math.min(RECONNECT_MAX_MS, this.reconnectMs * 2);

@@ -1,6 +1,6 @@
 import type { Updateable } from 'kysely';
 import type { KeygateDb } from '../../src/store/database.js';
-import { announceKeyChange, unacknowledged } from '../../src/store/postgres-change-feed.js';
+import { announceKeyChange, waitUntilAcknowledged } from '../../src/store/postgres-change-feed.js';
 import type { ApiKeyTable } from '../../src/store/schema.js';
 import { onPostgres } from './keygate.js';
 
@@ -16,5 +16,9 @@ export async function changeRowBehindKeygate(db: KeygateDb, keyId: string, chang
     return onPostgres ? announceKeyChange(trx, keyId) : undefined;
   });
   if (publication === undefined) return;
-  while ((await unacknowledged(db, publication.position)) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitUntilAcknowledged(db, publication.position, {
+    exceptInstance: '',
+    leaseMs: 60_000,
+    wake: () => new Promise((resolve) => setTimeout(resolve, 10)),
+  });
 }

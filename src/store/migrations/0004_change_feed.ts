@@ -14,7 +14,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // In milliseconds since the epoch, by the database's clock: the one clock all instances share.
     .addColumn('lease_expires_ms', 'bigint', (column) => column.notNull())
     .addColumn('acked_position', 'bigint', (column) => column.notNull())
-    .addColumn('started_at', 'timestamptz', (column) => column.notNull().defaultTo(sql`now()`))
     .execute();
 }
 
