@@ -52,13 +52,14 @@ export async function revokeLatencyFrozen(writer: Keygate, frozen: ServerChild, 
  * Changes made at `perSecond` (PATCHes renaming one key back and forth, each announced to every
  * instance) for as long as `during` runs: what verification throughput keeps meanwhile.
  */
-export async function whileChanging<T>(writer: Keygate, perSecond: number, during: () => Promise<T>): Promise<{ result: T; changes: number }> {
+export async function whileChanging<T>(writer: Keygate, perSecond: number, during: () => Promise<T>): Promise<{ result: T; changesPerSecond: number }> {
   const { keyId } = await writer.apiKeys.create(WRITER, { name: 'churn' });
   let changes = 0;
   let running = true;
+  const started = performance.now();
   const churn = (async () => {
     const gapMs = 1000 / perSecond;
-    let next = performance.now();
+    let next = started;
     while (running) {
       await writer.apiKeys.update(WRITER, keyId, { name: `churn ${changes % 2}` });
       changes += 1;
@@ -67,7 +68,8 @@ export async function whileChanging<T>(writer: Keygate, perSecond: number, durin
     }
   })();
   try {
-    return { result: await during(), changes };
+    const result = await during();
+    return { result, changesPerSecond: (changes * 1000) / (performance.now() - started) };
   } finally {
     running = false;
     await churn;

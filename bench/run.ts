@@ -35,8 +35,9 @@ const WARMUP_S = number('BENCH_WARMUP', 2);
 const FEED_REVOKES = Math.round(number('BENCH_FEED_REVOKES', 300));
 const FEED_FROZEN_REVOKES = Math.round(number('BENCH_FEED_FROZEN_REVOKES', 3));
 const FEED_CHANGES_PER_S = 50;
-/** The instances' lease: keygate's default. */
+/** The PostgreSQL instances' lease (keygate's default). */
 const FEED_LEASE_MS = 3000;
+const FEED_LEASE = { KEYGATE_LEASE_MS: String(FEED_LEASE_MS) };
 const CONNECTIONS = number('BENCH_CONNECTIONS', 10);
 const COLD_KEYS = number('BENCH_COLD_KEYS', 200);
 const RESTART_KEYS = number('BENCH_RESTART_KEYS', 1_000);
@@ -308,7 +309,7 @@ async function bench(): Promise<Run> {
   const postgres = postgresBinaries() === undefined ? undefined : await startPostgres();
   const postgresDatabase = postgres === undefined ? undefined : await createDatabase(postgres.adminUrl);
   if (postgres === undefined) progress('PostgreSQL is not installed: its row is left out (apt-get install postgresql)');
-  const onPostgres = postgresDatabase === undefined ? undefined : await startKeygate('pg-warm', postgresDatabase.url, 1);
+  const onPostgres = postgresDatabase === undefined ? undefined : await startKeygate('pg-warm', postgresDatabase.url, 1, FEED_LEASE);
   const scenario = (label: string, server: ServerChild, path: string, key: string, overrides: Partial<LoadJob> = {}): Scenario => ({
     label,
     server,
@@ -559,7 +560,7 @@ interface FeedRun {
  */
 async function changeFeedPhase(first: ServerChild, databaseUrl: string): Promise<FeedRun> {
   progress('(k) change feed: three instances on PostgreSQL, revoke latency, and throughput under changes');
-  const others = await Promise.all(['pg-b', 'pg-c'].map((name) => startKeygate(name, databaseUrl, 1)));
+  const others = await Promise.all(['pg-b', 'pg-c'].map((name) => startKeygate(name, databaseUrl, 1, FEED_LEASE)));
   const writer = await openWriter(databaseUrl, keygateEnv(databaseUrl));
   try {
     const revokes = await revokeLatency(writer, 'three instances', FEED_REVOKES);
@@ -568,7 +569,7 @@ async function changeFeedPhase(first: ServerChild, databaseUrl: string): Promise
     await runLoad({ ...verifyJob, durationSeconds: WARMUP_S });
     const quiet = summarize([await measureSlice(first, verifyJob)]);
     const churn = await whileChanging(writer, FEED_CHANGES_PER_S, async () => summarize([await measureSlice(first, verifyJob)]));
-    return { revokes, frozen, quiet, churning: churn.result, changesPerSecond: churn.changes / (DURATION_S / ROUNDS) };
+    return { revokes, frozen, quiet, churning: churn.result, changesPerSecond: churn.changesPerSecond };
   } finally {
     await writer.close();
     await Promise.all(others.map((other) => other.stop()));
@@ -585,13 +586,13 @@ function changeFeedChecks(feed: FeedRun): Check[] {
       pass: feed.revokes.p99Ms <= 25,
     },
     {
-      name: `revoke latency, one of three frozen (p50, max over ${feed.frozen.samples}; lease ${FEED_LEASE_MS} ms)`,
-      value: `${ms(feed.frozen.p50Ms)} ms, ${ms(feed.frozen.maxMs)} ms`,
+      name: `revoke latency, one of three frozen (max over ${feed.frozen.samples}: the first waits out the lease, ${FEED_LEASE_MS} ms)`,
+      value: `${ms(feed.frozen.maxMs)} ms (then p50 ${ms(feed.frozen.p50Ms)} ms: nobody waits for an instance whose lease ran out)`,
       target: `≤ the lease (${FEED_LEASE_MS} ms) + 100 ms`,
       pass: feed.frozen.maxMs <= FEED_LEASE_MS + 100,
     },
     {
-      name: `warm /verify on PostgreSQL while ${feed.changesPerSecond.toFixed(0)} changes/s are made ÷ with none (reported, no target)`,
+      name: `warm /verify on PostgreSQL while ${feed.changesPerSecond.toFixed(0)} changes/s are made to another key ÷ with none (reported, no target)`,
       value: `${(feed.churning.requestsPerSecond / feed.quiet.requestsPerSecond).toFixed(2)} (${formatRps(feed.churning.requestsPerSecond)} / ${formatRps(feed.quiet.requestsPerSecond)} req/s)`,
       target: 'none',
       pass: undefined,

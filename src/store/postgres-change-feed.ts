@@ -29,8 +29,12 @@ const TAKE_ORDER_LOCK = "select pg_advisory_xact_lock(hashtext('keygate_change_p
 const DATABASE_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 /** The last position drawn; with the lock held, the last one committed. */
 const LAST_POSITION = '(select case when is_called then last_value else 0 end from keygate_change_position)';
-/** How often a writer looks again, besides when an acknowledgement is heard. */
-const WAIT_POLL_MS = 20;
+/**
+ * How long a writer waits before it looks again, besides when it hears an acknowledgement (only
+ * an instance that listens does): 1 ms, doubling up to this. Acknowledgements take a few ms, so
+ * a writer that does not listen (the CLI) answers about as soon as one that does.
+ */
+const MAX_POLL_MS = 16;
 /** Rows of instances dead this long are cleared when an instance registers. */
 const DEAD_INSTANCE_MS = 60 * 60 * 1000;
 const RECONNECT_MIN_MS = 100;
@@ -91,20 +95,20 @@ async function evictUnacknowledged(db: KeygateDb, position: number, exceptInstan
 export async function waitUntilAcknowledged(
   db: KeygateDb,
   position: number,
-  options: { exceptInstance: string; leaseMs: number; wake: () => Promise<void> },
+  options: { exceptInstance: string; leaseMs: number; wake: (pollMs: number) => Promise<void> },
 ): Promise<void> {
   const evictAt = performance.now() + options.leaseMs;
   try {
-    while ((await unacknowledged(db, position, options.exceptInstance)) > 0) {
+    for (let pollMs = 1; (await unacknowledged(db, position, options.exceptInstance)) > 0; pollMs = Math.min(MAX_POLL_MS, pollMs * 2)) {
       if (performance.now() >= evictAt) return await sleep(await evictUnacknowledged(db, position, options.exceptInstance));
-      await options.wake();
+      await options.wake(pollMs);
     }
   } catch {
     await sleep(options.leaseMs);
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -172,7 +176,7 @@ export class PostgresChangeFeed implements ChangeFeed {
     await waitUntilAcknowledged(this.db, publication.position, {
       exceptInstance: this.instanceId,
       leaseMs: this.settings.leaseMs,
-      wake: () => this.acknowledgementOrPoll(),
+      wake: (pollMs) => this.acknowledgementOr(pollMs),
     });
   }
 
@@ -188,14 +192,15 @@ export class PostgresChangeFeed implements ChangeFeed {
     await client.end().catch(() => undefined);
   }
 
-  private acknowledgementOrPoll(): Promise<void> {
+  /** Resolves when an acknowledgement is heard, or `ms` have passed. */
+  private acknowledgementOr(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.waiting.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, WAIT_POLL_MS);
+      const timer = setTimeout(done, ms);
       this.waiting.add(done);
     });
   }

@@ -1,6 +1,6 @@
 import type { Updateable } from 'kysely';
 import type { KeygateDb } from '../../src/store/database.js';
-import { announceKeyChange, waitUntilAcknowledged } from '../../src/store/postgres-change-feed.js';
+import { announceKeyChange, sleep, waitUntilAcknowledged } from '../../src/store/postgres-change-feed.js';
 import type { ApiKeyTable } from '../../src/store/schema.js';
 import { onPostgres } from './keygate.js';
 
@@ -19,6 +19,6 @@ export async function changeRowBehindKeygate(db: KeygateDb, keyId: string, chang
   await waitUntilAcknowledged(db, publication.position, {
     exceptInstance: '',
     leaseMs: 60_000,
-    wake: () => new Promise((resolve) => setTimeout(resolve, 10)),
+    wake: sleep,
   });
 }
