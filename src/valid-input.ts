@@ -4,7 +4,7 @@ import { isUserId, USER_ID_MAX_LENGTH, userIdProblem } from './text.js';
 // Rules for input fields that several services share: a user id, a choice among names, a time.
 
 /** RFC 3339 date-time, with a zone: what the OpenAPI document's format promises. */
-export const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** The stored form of a time, ISO-8601 UTC with milliseconds: fixed-width, so it sorts as text. */
 const STORED_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
