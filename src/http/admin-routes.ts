@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Forbidden } from '../errors.js';
 import type { ApiKeyService } from '../keys/api-key-service.js';
-import { closedObject } from '../keys/key-settings.js';
+import { ENVIRONMENTS } from '../keys/format.js';
+import { closedObject, KEY_STATUSES } from '../keys/key-settings.js';
 import type { UsageHistory } from '../keys/usage-history.js';
 import type { KeyChanges } from '../keys/key-changes.js';
 import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
@@ -11,7 +12,7 @@ import { callerActor } from './actor.js';
 import { CREATE_FIELDS, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
 import { closedQuery } from './query.js';
 import type { RateLimitHook } from './rate-limits.js';
-import { contractResponses, CREATED_MESSAGE } from './schemas.js';
+import { contractResponses, CREATED_MESSAGE, pagedListing } from './schemas.js';
 
 // Every user's keys, for a user token that carries the admin scope: list them, create one for any
 // user_id (a service account is just a user id), and GET, PATCH, rotate, revoke and read the usage
@@ -36,7 +37,14 @@ const ADMIN_ROUTES: OneKeyRoutes = {
   revokeNote: 'Admins only. A key that does not exist is left alone, with the same answer.',
 };
 
-const LIST_PARAMETERS = ['user_id', 'status', 'environment', 'limit', 'cursor'] as const;
+const LISTING = pagedListing(
+  { title: 'APIKeyPage', items: 'keys', itemSchema: 'APIKeyDetails', what: 'Keys' },
+  {
+    user_id: { type: 'string' },
+    status: { type: 'string', enum: [...KEY_STATUSES] },
+    environment: { type: 'string', enum: [...ENVIRONMENTS] },
+  },
+);
 
 
 export function adminRoutes(
@@ -63,34 +71,12 @@ export function adminRoutes(
             'environment; `limit` per page (default 50, at most 500), the next page from `next_cursor`.',
           tags,
           security,
-          querystring: {
-            type: 'object',
-            // Not additionalProperties: false, which Fastify's validator would apply by dropping
-            // the rest: a misspelt filter would list every key. The handler refuses them.
-            properties: {
-              user_id: { type: 'string' },
-              status: { type: 'string', enum: ['active', 'disabled'] },
-              environment: { type: 'string', enum: ['live', 'test'] },
-              limit: { type: 'string', pattern: '^[0-9]+$', description: 'Keys per page: 1 to 500 (default 50).' },
-              cursor: { type: 'string', description: 'A previous page\'s next_cursor.' },
-            },
-          },
-          response: contractResponses({
-            200: {
-              description: 'Successful Response',
-              type: 'object',
-              title: 'APIKeyPage',
-              required: ['keys', 'next_cursor'],
-              properties: {
-                keys: { type: 'array', items: { $ref: 'APIKeyDetails#' } },
-                next_cursor: { type: ['string', 'null'], description: 'Where the next page starts; null on the last page.' },
-              },
-            },
-          }),
+          querystring: LISTING.querystring,
+          response: contractResponses({ 200: LISTING.response }),
         },
       },
       async (request) => {
-        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LIST_PARAMETERS);
+        const { user_id, status, environment, limit, cursor } = closedQuery(request.query, LISTING.parameters);
         const page = await service.listAll(callerActor(request, 'admin'), { userId: user_id, status, environment, limit, cursor });
         return { keys: page.keys.map(detailsResponse), next_cursor: page.nextCursor };
       },

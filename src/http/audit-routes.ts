@@ -8,11 +8,20 @@ import { callerActor } from './actor.js';
 import { closedQuery } from './query.js';
 import { managementContext, security } from './api-keys-routes.js';
 import type { RateLimitHook } from './rate-limits.js';
-import { contractResponses } from './schemas.js';
+import { contractResponses, pagedListing } from './schemas.js';
 
 // The audit trail: a user reads the events about their own keys, an admin everyone's.
 
-const PARAMETERS = ['key_id', 'user_id', 'action', 'since', 'until', 'limit', 'cursor'] as const;
+const LISTING = pagedListing(
+  { title: 'AuditPage', items: 'events', itemSchema: 'AuditEvent', what: 'Events' },
+  {
+    key_id: { type: 'string' },
+    user_id: { type: 'string' },
+    action: { type: 'string', enum: [...AUDIT_ACTIONS] },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+  },
+);
 
 export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -31,36 +40,12 @@ export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchang
             'next page from `next_cursor`.',
           tags: ['Audit'],
           security,
-          // No additionalProperties: false (Fastify's validator would drop the rest, and a
-          // misspelt filter would widen the answer): the handler refuses them.
-          querystring: {
-            type: 'object',
-            properties: {
-              key_id: { type: 'string' },
-              user_id: { type: 'string' },
-              action: { type: 'string', enum: [...AUDIT_ACTIONS] },
-              since: { type: 'string', format: 'date-time' },
-              until: { type: 'string', format: 'date-time' },
-              limit: { type: 'string', pattern: '^[0-9]+$', description: 'Events per page: 1 to 500 (default 50).' },
-              cursor: { type: 'string', description: "A previous page's next_cursor." },
-            },
-          },
-          response: contractResponses({
-            200: {
-              description: 'Successful Response',
-              type: 'object',
-              title: 'AuditPage',
-              required: ['events', 'next_cursor'],
-              properties: {
-                events: { type: 'array', items: { $ref: 'AuditEvent#' } },
-                next_cursor: { type: ['string', 'null'], description: 'Where the next page starts; null on the last page.' },
-              },
-            },
-          }),
+          querystring: LISTING.querystring,
+          response: contractResponses({ 200: LISTING.response }),
         },
       },
       async (request) => {
-        const query = closedQuery(request.query, PARAMETERS);
+        const query = closedQuery(request.query, LISTING.parameters);
         const actor = callerActor(request, request.caller.admin ? 'admin' : 'user');
         const page = await trail.find(actor, {
           keyId: query.key_id,

@@ -4,6 +4,7 @@ import { ACTOR_TYPES } from '../audit/actor.js';
 import { AUDIT_ACTIONS } from '../audit/audit-event.js';
 import { ENVIRONMENTS } from '../keys/format.js';
 import { GRANULARITIES } from '../keys/usage-history.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../list-query.js';
 import { USER_ID_MAX_LENGTH } from '../text.js';
 import {
   KEY_STATUSES,
@@ -72,6 +73,17 @@ const settingsProperties = {
     description: 'A usage limit: verifications left, with an optional refill. null: unlimited. Each verification of a key with a quota writes to the database.',
     default: null,
   },
+} as const;
+
+/** A key just created, as the seed's CreateAPIKeyResponse has it; the admin create adds its owner. */
+const createdKeyProperties = {
+  key_id: { type: 'string', title: 'Key Id' },
+  name: { type: 'string', title: 'Name' },
+  created: { ...timestamp, title: 'Created' },
+  expires_at: { ...timestamp, title: 'Expires At' },
+  last_used: { type: ['string', 'null'], format: 'date-time', title: 'Last Used' },
+  api_key: { type: 'string', title: 'Api Key' },
+  message: { type: 'string', title: 'Message', default: CREATED_MESSAGE },
 } as const;
 
 export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): void {
@@ -247,16 +259,7 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
       description: 'A new API key and its owner: `api_key` is shown this once and never again.',
       type: 'object',
       required: ['key_id', 'user_id', 'name', 'created', 'expires_at', 'api_key'],
-      properties: {
-        key_id: { type: 'string', title: 'Key Id' },
-        user_id: { type: 'string', title: 'User Id' },
-        name: { type: 'string', title: 'Name' },
-        created: { ...timestamp, title: 'Created' },
-        expires_at: { ...timestamp, title: 'Expires At' },
-        last_used: { type: ['string', 'null'], format: 'date-time', title: 'Last Used' },
-        api_key: { type: 'string', title: 'Api Key' },
-        message: { type: 'string', title: 'Message', default: CREATED_MESSAGE },
-      },
+      properties: { ...createdKeyProperties, user_id: { type: 'string', title: 'User Id' } },
     },
     {
       $id: 'AuditEvent',
@@ -360,15 +363,7 @@ export function registerContractSchemas(app: FastifyInstance, rules: KeyRules): 
       description: 'A new API key: `api_key` is shown this once and never again.',
       type: 'object',
       required: ['key_id', 'name', 'created', 'expires_at', 'api_key'],
-      properties: {
-        key_id: { type: 'string', title: 'Key Id' },
-        name: { type: 'string', title: 'Name' },
-        created: { ...timestamp, title: 'Created' },
-        expires_at: { ...timestamp, title: 'Expires At' },
-        last_used: { type: ['string', 'null'], format: 'date-time', title: 'Last Used' },
-        api_key: { type: 'string', title: 'Api Key' },
-        message: { type: 'string', title: 'Message', default: CREATED_MESSAGE },
-      },
+      properties: createdKeyProperties,
     },
     {
       $id: 'RotateAPIKeyResponse',
@@ -443,5 +438,37 @@ export function contractResponses(success: Record<number, unknown>): Record<numb
     422: { description: 'Validation Error', $ref: 'HTTPValidationError#' },
     429: error('Too Many Requests - Rate limit exceeded'),
     500: error('Internal Server Error'),
+  };
+}
+
+/**
+ * What a paged listing documents and validates: its filters (by name) plus `limit` and `cursor`
+ * in the query string, and `{<items>: [...], next_cursor}` as its answer. No additionalProperties:
+ * false on the query string, which Fastify's validator would apply by dropping the rest, so that
+ * a misspelt filter would widen the answer: the handler refuses other names (closedQuery, with
+ * `parameters`).
+ */
+export function pagedListing<Filter extends string>(
+  page: { title: string; items: string; itemSchema: string; what: string },
+  filters: Record<Filter, Record<string, unknown>>,
+) {
+  const properties = {
+    ...filters,
+    limit: { type: 'string', pattern: '^[0-9]+$', description: `${page.what} per page: 1 to ${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE}).` },
+    cursor: { type: 'string', description: "A previous page's next_cursor." },
+  };
+  return {
+    parameters: Object.keys(properties) as (Filter | 'limit' | 'cursor')[],
+    querystring: { type: 'object', properties },
+    response: {
+      description: 'Successful Response',
+      type: 'object',
+      title: page.title,
+      required: [page.items, 'next_cursor'],
+      properties: {
+        [page.items]: { type: 'array', items: { $ref: `${page.itemSchema}#` } },
+        next_cursor: { type: ['string', 'null'], description: 'Where the next page starts; null on the last page.' },
+      },
+    },
   };
 }
