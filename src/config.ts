@@ -15,6 +15,17 @@ export interface OidcConfig {
   jwksUrl: string | undefined;
   /** A claim (a dotted path) whose values count as scopes, such as `roles` or `realm_access.roles`. */
   rolesClaim: string | undefined;
+  /** The dashboard's sign-in at this provider (KEYGATE_OIDC_CLIENT_ID); undefined: not offered. */
+  signIn: OidcSignInConfig | undefined;
+}
+
+/** keygate as a relying party of the provider: the authorization code flow of /auth/oidc/start. */
+export interface OidcSignInConfig {
+  clientId: string;
+  /** Undefined: a public client, which PKCE alone protects. */
+  clientSecret: string | undefined;
+  /** The redirect URI registered at the provider: `<KEYGATE_PUBLIC_URL>/auth/oidc/callback`. */
+  redirectUri: string;
 }
 
 /** What verifying keys needs: all that the library's createKeyVerifier reads. */
@@ -272,14 +283,45 @@ function readOidc(read: (name: string) => string | undefined): OidcConfig | unde
   const issuer = read('KEYGATE_OIDC_ISSUER');
   const audience = read('KEYGATE_OIDC_AUDIENCE');
   const jwksUrl = read('KEYGATE_OIDC_JWKS_URL');
-  if (issuer === undefined && audience === undefined && jwksUrl === undefined) return undefined;
+  if (issuer === undefined && audience === undefined && jwksUrl === undefined) {
+    if (read('KEYGATE_OIDC_CLIENT_ID') !== undefined) throw new ConfigError('KEYGATE_OIDC_CLIENT_ID needs OIDC mode: set KEYGATE_OIDC_ISSUER and KEYGATE_OIDC_AUDIENCE');
+    return undefined;
+  }
   if (issuer === undefined || audience === undefined) {
     throw new ConfigError('OIDC mode needs both KEYGATE_OIDC_ISSUER and KEYGATE_OIDC_AUDIENCE');
   }
   for (const [name, url] of [['KEYGATE_OIDC_ISSUER', issuer], ['KEYGATE_OIDC_JWKS_URL', jwksUrl]] as const) {
     if (url !== undefined && !URL.canParse(url)) throw new ConfigError(`${name} is not a URL: "${url}"`);
   }
-  return { issuer, audience, jwksUrl, rolesClaim: read('KEYGATE_OIDC_ROLES_CLAIM') };
+  return { issuer, audience, jwksUrl, rolesClaim: read('KEYGATE_OIDC_ROLES_CLAIM'), signIn: readOidcSignIn(read) };
+}
+
+export const OIDC_CALLBACK_PATH = '/auth/oidc/callback';
+
+function readOidcSignIn(read: (name: string) => string | undefined): OidcSignInConfig | undefined {
+  const clientId = read('KEYGATE_OIDC_CLIENT_ID');
+  const clientSecret = read('KEYGATE_OIDC_CLIENT_SECRET');
+  if (clientId === undefined) {
+    if (clientSecret !== undefined) throw new ConfigError('KEYGATE_OIDC_CLIENT_SECRET is set but KEYGATE_OIDC_CLIENT_ID is not');
+    return undefined;
+  }
+  const publicUrl = read('KEYGATE_PUBLIC_URL');
+  if (publicUrl === undefined) {
+    throw new ConfigError(`KEYGATE_OIDC_CLIENT_ID needs KEYGATE_PUBLIC_URL, how browsers reach keygate: the redirect URI is <KEYGATE_PUBLIC_URL>${OIDC_CALLBACK_PATH}`);
+  }
+  return { clientId, clientSecret, redirectUri: `${readPublicOrigin(publicUrl)}${OIDC_CALLBACK_PATH}` };
+}
+
+/**
+ * An origin only: keygate's routes and the paths sign-in returns to are at its root, so a path
+ * here would name a callback keygate does not serve.
+ */
+function readPublicOrigin(raw: string): string {
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new ConfigError(`KEYGATE_PUBLIC_URL must be an http:// or https:// origin such as https://keygate.example.com, got "${raw}"`);
+  }
+  return url.origin;
 }
 
 /** The verifier's settings from the environment, some of them given in code (the library's options). */

@@ -163,7 +163,7 @@ function userIdOf(payload: JWTPayload): string {
  * and the roles claim when one is configured: a dotted path such as `roles` (Entra ID) or
  * `realm_access.roles` (Keycloak), whose values count as scopes.
  */
-function scopesOf(payload: JWTPayload, rolesClaim: string | undefined): Set<string> {
+export function scopesOf(payload: JWTPayload, rolesClaim: string | undefined): Set<string> {
   const scopes = new Set<string>();
   const roles = rolesClaim?.split('.').reduce<unknown>((claim, name) => (isRecord(claim) ? claim[name] : undefined), payload);
   for (const claim of [payload.scope, payload.scp, roles]) {
@@ -192,7 +192,7 @@ function oidcKeys(oidc: OidcConfig): JWTVerifyGetKey {
  * without trying: neither forgotten at once (every request would fetch) nor kept for ever.
  * Concurrent callers share one attempt.
  */
-function keptOnceLoaded<T>(load: () => Promise<T>): () => Promise<T> {
+export function keptOnceLoaded<T>(load: () => Promise<T>): () => Promise<T> {
   let attempt: Promise<T> | undefined;
   let retryAt = Infinity;
   return () => {

@@ -59,11 +59,13 @@ export async function startKeygate(env: Record<string, string> = {}): Promise<Ru
     DATABASE_URL: database.url,
     KEYGATE_SECRET: TEST_SECRET,
     KEYGATE_LOG_LEVEL: 'silent',
+    PORT: '0',
     ...env,
   });
   const keygate = await openKeygate(config);
   const server = await buildServer(keygate);
-  await server.listen({ host: '127.0.0.1', port: 0 });
+  // A port of the OS's choosing, unless the test must know it beforehand (KEYGATE_PUBLIC_URL names it).
+  await server.listen({ host: '127.0.0.1', port: config.port });
   const address = server.server.address();
   if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
   return {

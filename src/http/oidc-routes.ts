@@ -1,0 +1,107 @@
+import { parseCookie, stringifySetCookie } from 'cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { NotFound } from '../errors.js';
+import { FLOW_COOKIE, FLOW_TTL_SECONDS, type FlowCookies, type SignInFlow } from '../oidc/flow-cookie.js';
+import { DEFAULT_RETURN_TO, sameOriginPath } from '../oidc/return-to.js';
+import type { OidcSignIn, SignedInIdentity } from '../oidc/sign-in.js';
+import { SignInFailure } from '../oidc/sign-in-failure.js';
+import { sendSignInFailure } from './sign-in-failure-page.js';
+
+// The dashboard's "Sign in with ..." link: GET /auth/oidc/start sends the browser to the
+// provider, which sends it back to GET /auth/oidc/callback; that one starts a web session and
+// sends the browser on to where it started. Both are browser navigations, not API calls: they
+// answer redirects, or a small HTML page when the sign-in fails, and are left out of the OpenAPI
+// document (the generated clients have no use for them).
+
+export interface OidcSignInParts {
+  signIn: OidcSignIn;
+  flows: FlowCookies;
+  /** Starts a web session for `identity` and sets its cookie on `reply` (the accounts part's WebSessions). */
+  startSession(request: FastifyRequest, reply: FastifyReply, identity: SignedInIdentity): Promise<void>;
+}
+
+/** The flow cookie goes only to the two sign-in routes; both are under this path. */
+const FLOW_COOKIE_PATH = '/auth/oidc';
+
+const NOT_CONFIGURED = 'OpenID Connect sign-in is not configured: set KEYGATE_OIDC_CLIENT_ID and KEYGATE_PUBLIC_URL (in OIDC mode)';
+
+/** `parts` undefined: sign-in is not configured, and both routes answer 404. */
+export function oidcRoutes(parts: OidcSignInParts | undefined) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get('/auth/oidc/start', { schema: { hide: true } }, async (request, reply) => {
+      if (parts === undefined) throw new NotFound(NOT_CONFIGURED);
+      try {
+        const returnTo = returnToOf(request.query);
+        const { authorizationUrl, flow } = await parts.signIn.begin(returnTo);
+        setFlowCookie(request, reply, await parts.flows.seal(flow), FLOW_TTL_SECONDS);
+        return reply.header('Cache-Control', 'no-store').redirect(authorizationUrl.href);
+      } catch (error) {
+        return answerFailure(request, reply, error);
+      }
+    });
+
+    app.get('/auth/oidc/callback', { schema: { hide: true } }, async (request, reply) => {
+      if (parts === undefined) throw new NotFound(NOT_CONFIGURED);
+      // One try per flow, whatever its outcome: the state and the verifier are not reused.
+      setFlowCookie(request, reply, '', 0);
+      try {
+        const flow = await flowOf(request, parts.flows);
+        const identity = await parts.signIn.finish(queryOf(request.url), flow);
+        await parts.startSession(request, reply, identity);
+        request.log.info({ userId: identity.userId }, 'oidc: signed in');
+        return reply.header('Cache-Control', 'no-store').redirect(flow.returnTo);
+      } catch (error) {
+        return answerFailure(request, reply, error);
+      }
+    });
+  };
+}
+
+function returnToOf(query: unknown): string {
+  const raw = (query as Record<string, unknown>).return_to;
+  if (raw === undefined || raw === '') return DEFAULT_RETURN_TO;
+  const returnTo = typeof raw === 'string' ? sameOriginPath(raw) : undefined;
+  if (returnTo === undefined) throw new SignInFailure('invalid_return_to');
+  return returnTo;
+}
+
+async function flowOf(request: FastifyRequest, flows: FlowCookies): Promise<SignInFlow> {
+  const sealed = parseCookie(request.headers.cookie ?? '')[FLOW_COOKIE];
+  if (sealed === undefined || sealed === '') throw new SignInFailure('no_flow');
+  const opened = await flows.open(sealed);
+  if ('problem' in opened) throw new SignInFailure(opened.problem === 'expired' ? 'flow_expired' : 'invalid_state', 'the flow cookie did not open');
+  return opened.flow;
+}
+
+/** The query string as the provider sent it: openid-client reads the parameters from it itself. */
+function queryOf(url: string): string {
+  const start = url.indexOf('?');
+  return start === -1 ? '' : url.slice(start);
+}
+
+/**
+ * SameSite=Lax, not Strict: the provider's redirect back is a top-level GET from another site,
+ * on which a Strict cookie would not be sent. Lax still keeps it off other sites' subrequests
+ * and POSTs.
+ */
+function setFlowCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
+  reply.header(
+    'Set-Cookie',
+    stringifySetCookie({
+      name: FLOW_COOKIE,
+      value,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: request.protocol === 'https',
+      path: FLOW_COOKIE_PATH,
+      maxAge: maxAgeSeconds,
+    }),
+  );
+}
+
+function answerFailure(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+  if (!(error instanceof SignInFailure)) throw error;
+  // The reason is for the operator; it holds no code, token or cookie value (see sign-in.ts).
+  request.log.info({ code: error.code, reason: error.reason }, 'oidc: sign-in failed');
+  return sendSignInFailure(reply, error);
+}

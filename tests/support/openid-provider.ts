@@ -1,0 +1,141 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type AccountClaims, type Configuration } from 'oidc-provider';
+
+// A real OpenID provider for the sign-in tests: panva's certified oidc-provider, on a loopback
+// socket of its own, with one registered client (keygate) and a few accounts. Its login and
+// consent prompts are answered by interaction routes of this harness, which a test drives over
+// HTTP like a browser would: GET the interaction (its details, as JSON), then POST a choice.
+
+/** A provider account: its claims, as the provider releases them. */
+export interface TestAccount {
+  preferred_username?: string;
+  email?: string;
+  /** Keycloak's shape: the roles claim is `realm_access.roles` (KEYGATE_OIDC_ROLES_CLAIM). */
+  roles?: string[];
+}
+
+export const ROLES_CLAIM = 'realm_access.roles';
+
+export interface OpenIdProviderOptions {
+  clientId: string;
+  /** Undefined: a public client (token_endpoint_auth_method none). */
+  clientSecret?: string;
+  redirectUri: string;
+  accounts: Record<string, TestAccount>;
+}
+
+export interface TestOpenIdProvider {
+  issuer: string;
+  /** The parameters of each authorization request that reached an interaction, as the provider parsed them. */
+  authorizationRequests: Record<string, unknown>[];
+  /** Resolves when the provider stops listening; its port then refuses connections. */
+  close(): Promise<void>;
+}
+
+export async function startOpenIdProvider(options: OpenIdProviderOptions): Promise<TestOpenIdProvider> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const provider = new Provider(issuer, await configuration(options));
+  const authorizationRequests: Record<string, unknown>[] = [];
+  const callback = provider.callback();
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (request.url?.startsWith('/interaction/')) {
+      interact(provider, request, response, authorizationRequests).catch((error: unknown) => {
+        response.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
+      });
+    } else {
+      void callback(request, response);
+    }
+  });
+  return { issuer, authorizationRequests, close: () => stopListening(server) };
+}
+
+async function configuration(options: OpenIdProviderOptions): Promise<Configuration> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-signing-key', alg: 'RS256', use: 'sig' };
+  return {
+    clients: [
+      {
+        client_id: options.clientId,
+        ...(options.clientSecret === undefined
+          ? { token_endpoint_auth_method: 'none' }
+          : { client_secret: options.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }),
+        redirect_uris: [options.redirectUri],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+      },
+    ],
+    // Required of every client, confidential ones too: keygate must send a code_challenge.
+    pkce: { required: () => true },
+    jwks: { keys: [signingKey] },
+    cookies: { keys: ['test-provider-cookie-key-0123456789'] },
+    claims: { openid: ['sub'], profile: ['preferred_username', 'realm_access'], email: ['email'] },
+    // The profile and email claims in the ID token too, as Keycloak and Entra ID put them there;
+    // a conforming provider keeps them for the userinfo endpoint when an access token is issued.
+    conformIdTokenClaims: false,
+    features: { devInteractions: { enabled: false } },
+    findAccount: (_ctx, accountId) => {
+      const account = options.accounts[accountId];
+      if (account === undefined) return undefined;
+      return { accountId, claims: async () => claimsOf(accountId, account) };
+    },
+    // Its default renders an HTML page with the error's description; a test reads the status.
+    renderError: (ctx, out) => {
+      ctx.type = 'application/json';
+      ctx.body = out;
+    },
+  };
+}
+
+function claimsOf(accountId: string, account: TestAccount): AccountClaims {
+  const { roles, ...rest } = account;
+  return { sub: accountId, ...rest, ...(roles === undefined ? {} : { realm_access: { roles } }) };
+}
+
+/**
+ * GET: the interaction's prompt and the authorization request's parameters, as JSON. POST (a
+ * form): `login=<account id>` at the login prompt, `consent=yes` at the consent prompt, or
+ * `deny=yes` at either, which ends the request with error=access_denied.
+ */
+async function interact(
+  provider: Provider,
+  request: IncomingMessage,
+  response: ServerResponse,
+  seen: Record<string, unknown>[],
+): Promise<void> {
+  const details = await provider.interactionDetails(request, response);
+  if (request.method === 'GET') {
+    seen.push(details.params);
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ prompt: details.prompt.name, params: details.params }));
+    return;
+  }
+  const form = new URLSearchParams(await bodyOf(request));
+  if (form.has('deny')) {
+    await provider.interactionFinished(request, response, { error: 'access_denied', error_description: 'The user said no' });
+  } else if (details.prompt.name === 'login') {
+    await provider.interactionFinished(request, response, { login: { accountId: form.get('login') ?? '' } });
+  } else {
+    const accountId = details.session?.accountId;
+    const grant = new provider.Grant({ accountId, clientId: String(details.params.client_id) });
+    grant.addOIDCScope(String(details.params.scope));
+    await provider.interactionFinished(request, response, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+  }
+}
+
+async function bodyOf(request: IncomingMessage): Promise<string> {
+  let body = '';
+  for await (const chunk of request) body += chunk;
+  return body;
+}
+
+function stopListening(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.closeAllConnections();
+    server.close((error) => (error ? reject(error) : resolve()));
+  });
+}
