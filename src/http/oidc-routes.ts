@@ -1,9 +1,10 @@
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
 import { NotFound } from '../errors.js';
-import { FLOW_COOKIE, FLOW_TTL_SECONDS, type FlowCookies, type SignInFlow } from '../oidc/flow-cookie.js';
+import { FLOW_COOKIE, FLOW_TTL_SECONDS, FlowCookies, type SignInFlow } from '../oidc/flow-cookie.js';
 import { DEFAULT_RETURN_TO, sameOriginPath } from '../oidc/return-to.js';
-import type { OidcSignIn, SignedInIdentity } from '../oidc/sign-in.js';
+import { OidcSignIn, type SignedInIdentity } from '../oidc/sign-in.js';
 import { SignInFailure } from '../oidc/sign-in-failure.js';
 import { sendSignInFailure } from './sign-in-failure-page.js';
 
@@ -104,4 +105,15 @@ function answerFailure(request: FastifyRequest, reply: FastifyReply, error: unkn
   // The reason is for the operator; it holds no code, token or cookie value (see sign-in.ts).
   request.log.info({ code: error.code, reason: error.reason }, 'oidc: sign-in failed');
   return sendSignInFailure(reply, error);
+}
+
+/** What the routes need, from the settings and the server's secret; undefined when sign-in is not configured. */
+export function oidcSignInParts(
+  config: Pick<Config, 'oidc' | 'requiredScope'>,
+  secret: string,
+  startSession: OidcSignInParts['startSession'],
+): OidcSignInParts | undefined {
+  const signIn = config.oidc?.signIn;
+  if (config.oidc === undefined || signIn === undefined) return undefined;
+  return { signIn: new OidcSignIn(config.oidc, signIn, config.requiredScope), flows: new FlowCookies(secret), startSession };
 }
