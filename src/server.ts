@@ -18,6 +18,8 @@ import { auditRoutes } from './http/audit-routes.js';
 import { sessionRoutes } from './http/session-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { leaksRoute } from './http/leaks-route.js';
+import { oidcRoutes, oidcSignInParts } from './http/oidc-routes.js';
+import { setSessionCookie } from './http/session-cookie.js';
 import { selfRevokeRoute } from './http/self-revoke-route.js';
 import { verifyRoutes } from './http/verify-routes.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
@@ -240,8 +242,9 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   await app.register(adminRoutes(keygate.apiKeys, keygate.usage, authentication, keygate.changes, config.adminScope, rateLimits.manage));
   await app.register(auditRoutes(keygate.audit, authentication, rateLimits.manage));
   const { accounts, sessions } = keygate;
-  // OIDC sign-in in the browser has no route yet: /auth/config says so.
-  await app.register(sessionRoutes({ accounts, sessions, settings: config.signIn, adminScope: config.adminScope, oidc: false, rateLimit: rateLimits.signIn }));
+  const oidcSignIn = oidcSignInParts(config, keygate.userTokenSecret, async (request, reply, identity) => setSessionCookie(request, reply, await sessions.start(identity)));
+  await app.register(sessionRoutes({ accounts, sessions, settings: config.signIn, adminScope: config.adminScope, oidc: oidcSignIn !== undefined, rateLimit: rateLimits.signIn }));
+  await app.register(oidcRoutes(oidcSignIn));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));

@@ -285,6 +285,12 @@ describe('sign-in with a confidential client', () => {
     assert.doesNotMatch(cookie, /Secure/, 'over http the cookie cannot be Secure');
   });
 
+  test('GET /auth/config offers OIDC sign-in (and no local accounts, in OIDC mode)', async () => {
+    const offered = (await (await fetch(`${rig.keygate.baseUrl}/auth/config`)).json()) as Record<string, boolean>;
+    assert.equal(offered.oidc, true);
+    assert.equal(offered.local_accounts, false);
+  });
+
   test('the sign-in routes are not in the OpenAPI document', async () => {
     const document = (await (await fetch(`${rig.keygate.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     assert.deepEqual(Object.keys(document.paths).filter((path) => path.startsWith('/auth/oidc')), []);
@@ -331,6 +337,7 @@ describe('when sign-in cannot happen', () => {
 
   test('not configured (OIDC mode without a client id): both routes are 404 with a detail', async () => {
     keygate = await startKeygate({ KEYGATE_OIDC_ISSUER: await closedPortUrl(), KEYGATE_OIDC_AUDIENCE: 'keygate-api' });
+    assert.equal(((await (await fetch(`${keygate.baseUrl}/auth/config`)).json()) as Record<string, boolean>).oidc, false);
     for (const path of ['/auth/oidc/start', '/auth/oidc/callback?code=x&state=y']) {
       const answer: Response = await fetch(`${keygate.baseUrl}${path}`, { redirect: 'manual' });
       assert.equal(answer.status, 404);
