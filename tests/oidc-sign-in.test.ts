@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { after, afterEach, before, describe, mock, test } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { FLOW_COOKIE, FlowCookies, type SignInFlow } from '../src/oidc/flow-cookie.js';
 import { sameOriginPath } from '../src/oidc/return-to.js';
 import { closedPortUrl } from './support/identity-provider.js';
 import { CookieClient, type Hop } from './support/cookie-client.js';
-import { startKeygate, type RunningKeygate } from './support/keygate.js';
+import { freshDatabase, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
 import { ROLES_CLAIM, startOpenIdProvider, type TestOpenIdProvider } from './support/openid-provider.js';
 import { freePort } from './support/ports.js';
 
@@ -32,7 +33,7 @@ interface SignInRig {
 }
 
 /** A provider with keygate registered as its client, and a keygate in OIDC mode signing in there. */
-async function startRig(options: { clientSecret?: string } = {}): Promise<SignInRig> {
+async function startRig(options: { clientSecret?: string; env?: Record<string, string> } = {}): Promise<SignInRig> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const provider = await startOpenIdProvider({
@@ -49,6 +50,7 @@ async function startRig(options: { clientSecret?: string } = {}): Promise<SignIn
     KEYGATE_OIDC_CLIENT_ID: CLIENT_ID,
     ...(options.clientSecret === undefined ? {} : { KEYGATE_OIDC_CLIENT_SECRET: options.clientSecret }),
     KEYGATE_PUBLIC_URL: publicUrl,
+    ...options.env,
   });
   return {
     provider,
@@ -66,11 +68,11 @@ const last = (hops: Hop[]): Hop => hops.at(-1)!;
  * Starts a sign-in at keygate and answers the provider's prompts as `account` (or denies them),
  * up to the provider's redirect back to keygate: the callback URL, not yet visited.
  */
-async function toCallback(rig: SignInRig, browser: CookieClient, account: string | 'deny', returnTo?: string): Promise<string> {
+async function toCallback(baseUrl: string, browser: CookieClient, account: string | 'deny', returnTo?: string): Promise<string> {
   const query = returnTo === undefined ? '' : `?return_to=${encodeURIComponent(returnTo)}`;
-  const callbackPrefix = `${rig.keygate.baseUrl}/auth/oidc/callback`;
+  const callbackPrefix = `${baseUrl}/auth/oidc/callback`;
   const backAtKeygate = (hop: Hop) => new URL(hop.headers.get('location') ?? '', hop.url).href.startsWith(callbackPrefix);
-  let hops = await browser.follow(`${rig.keygate.baseUrl}/auth/oidc/start${query}`, backAtKeygate);
+  let hops = await browser.follow(`${baseUrl}/auth/oidc/start${query}`, backAtKeygate);
   for (let prompts = 0; !backAtKeygate(last(hops)); prompts++) {
     const interaction = last(hops);
     assert.equal(interaction.status, 200, `expected a prompt at ${interaction.url}: ${interaction.status} ${interaction.body}`);
@@ -92,7 +94,7 @@ async function toCallback(rig: SignInRig, browser: CookieClient, account: string
 
 /** A whole sign-in: keygate's answer to the provider's redirect back. */
 async function signIn(rig: SignInRig, browser: CookieClient, account: string, returnTo?: string): Promise<Hop> {
-  return browser.request(await toCallback(rig, browser, account, returnTo));
+  return browser.request(await toCallback(rig.keygate.baseUrl, browser, account, returnTo));
 }
 
 function assertSignedIn(rig: SignInRig, browser: CookieClient, callback: Hop, returnTo: string): void {
@@ -179,7 +181,7 @@ describe('sign-in with a confidential client', () => {
 
   test('PKCE: the provider was sent an S256 code_challenge of the flow\'s verifier, and a nonce', async () => {
     const browser = new CookieClient();
-    const callback = await toCallback(rig, browser, 'bob');
+    const callback = await toCallback(rig.keygate.baseUrl, browser, 'bob');
     const flow = await flowIn(rig, browser);
     const seen = rig.provider.authorizationRequests.at(-1)!;
     assert.equal(seen.code_challenge_method, 'S256');
@@ -192,7 +194,7 @@ describe('sign-in with a confidential client', () => {
   test('a tampered state, or none: refused, nothing started', async () => {
     for (const change of [(url: URL) => url.searchParams.set('state', 'not-the-state'), (url: URL) => url.searchParams.delete('state')]) {
       const browser = new CookieClient();
-      const callback = new URL(await toCallback(rig, browser, 'bob'));
+      const callback = new URL(await toCallback(rig.keygate.baseUrl, browser, 'bob'));
       change(callback);
       assertRefused(rig, browser, await browser.request(callback.href), 400, 'invalid_state');
       assert.equal(browser.cookie(rig.keygate.baseUrl, FLOW_COOKIE), undefined, 'a failed callback must end its flow');
@@ -202,15 +204,15 @@ describe('sign-in with a confidential client', () => {
   test('a callback in a browser that started no sign-in is refused (no login CSRF)', async () => {
     const victim = new CookieClient();
     const attacker = new CookieClient();
-    const callback = await toCallback(rig, attacker, 'bob');
+    const callback = await toCallback(rig.keygate.baseUrl, attacker, 'bob');
     assertRefused(rig, victim, await victim.request(callback), 400, 'no_flow');
   });
 
   test('another flow\'s code: refused (PKCE: the verifier is not the one its challenge was made of)', async () => {
     const first = new CookieClient();
     const second = new CookieClient();
-    const firstCallback = new URL(await toCallback(rig, first, 'alice'));
-    const secondCallback = new URL(await toCallback(rig, second, 'bob'));
+    const firstCallback = new URL(await toCallback(rig.keygate.baseUrl, first, 'alice'));
+    const secondCallback = new URL(await toCallback(rig.keygate.baseUrl, second, 'bob'));
     // The first flow's code, under the second flow's own state: only the code is foreign.
     secondCallback.searchParams.set('code', firstCallback.searchParams.get('code')!);
     assertRefused(rig, second, await second.request(secondCallback.href), 400, 'invalid_response');
@@ -218,7 +220,7 @@ describe('sign-in with a confidential client', () => {
 
   test('a replayed code is refused, even with its own flow cookie', async () => {
     const browser = new CookieClient();
-    const callback = await toCallback(rig, browser, 'bob');
+    const callback = await toCallback(rig.keygate.baseUrl, browser, 'bob');
     const flowCookie = browser.cookie(rig.keygate.baseUrl, FLOW_COOKIE)!;
     assertSignedIn(rig, browser, await browser.request(callback), '/');
     const replay = new CookieClient();
@@ -228,7 +230,7 @@ describe('sign-in with a confidential client', () => {
 
   test('an ID token whose nonce is not the flow\'s is refused (openid-client\'s nonce check)', async () => {
     const browser = new CookieClient();
-    const callback = await toCallback(rig, browser, 'bob');
+    const callback = await toCallback(rig.keygate.baseUrl, browser, 'bob');
     // The same flow (state and verifier), expecting another nonce than the one the code carries.
     const flow = await flowIn(rig, browser);
     const sealed = await new FlowCookies(rig.keygate.keygate.userTokenSecret).seal({ ...flow, nonce: 'another-flows-nonce' });
@@ -238,7 +240,7 @@ describe('sign-in with a confidential client', () => {
 
   test('a flow cookie keygate did not seal is refused', async () => {
     const browser = new CookieClient();
-    const callback = await toCallback(rig, browser, 'bob');
+    const callback = await toCallback(rig.keygate.baseUrl, browser, 'bob');
     const forged = await new FlowCookies('another-secret-that-is-at-least-32-bytes').seal(await flowIn(rig, browser));
     browser.setCookie(rig.keygate.baseUrl, FLOW_COOKIE, forged);
     assertRefused(rig, browser, await browser.request(callback), 400, 'invalid_state');
@@ -246,7 +248,7 @@ describe('sign-in with a confidential client', () => {
 
   test('a sign-in that took longer than 10 minutes is refused', async () => {
     const browser = new CookieClient();
-    const callback = await toCallback(rig, browser, 'bob');
+    const callback = await toCallback(rig.keygate.baseUrl, browser, 'bob');
     mock.timers.enable({ apis: ['Date'], now: Date.now() + 11 * 60_000 });
     try {
       assertRefused(rig, browser, await browser.request(callback), 400, 'flow_expired');
@@ -257,7 +259,7 @@ describe('sign-in with a confidential client', () => {
 
   test('the provider answers access_denied: a 403 page saying so', async () => {
     const browser = new CookieClient();
-    const callback = await toCallback(rig, browser, 'deny');
+    const callback = await toCallback(rig.keygate.baseUrl, browser, 'deny');
     assert.equal(new URL(callback).searchParams.get('error'), 'access_denied');
     assertRefused(rig, browser, await browser.request(callback), 403, 'access_denied');
   });
@@ -311,6 +313,23 @@ describe('sign-in with a public client (PKCE, no secret)', () => {
   });
 });
 
+describe('with KEYGATE_REQUIRED_SCOPE', () => {
+  let rig: SignInRig;
+  before(async () => {
+    rig = await startRig({ env: { KEYGATE_REQUIRED_SCOPE: 'auditor' } });
+  });
+  after(() => rig.close());
+
+  test('it is asked for; a sign-in whose scopes and roles lack it is refused (403), one with the role signs in', async () => {
+    const start = await new CookieClient().request(`${rig.keygate.baseUrl}/auth/oidc/start`);
+    assert.equal(new URL(start.headers.get('location')!).searchParams.get('scope'), 'openid profile email auditor');
+    const bob = new CookieClient();
+    assertRefused(rig, bob, await signIn(rig, bob, 'bob'), 403, 'missing_scope');
+    const alice = new CookieClient();
+    assertSignedIn(rig, alice, await signIn(rig, alice, 'alice'), '/');
+  });
+});
+
 describe('when sign-in cannot happen', () => {
   let keygate: RunningKeygate | undefined;
   afterEach(async () => {
@@ -342,6 +361,50 @@ describe('when sign-in cannot happen', () => {
       const answer: Response = await fetch(`${keygate.baseUrl}${path}`, { redirect: 'manual' });
       assert.equal(answer.status, 404);
       assert.match(((await answer.json()) as { detail: string }).detail, /KEYGATE_OIDC_CLIENT_ID/);
+    }
+  });
+});
+
+describe('the log', () => {
+  test('a sign-in and a refused callback log neither the code, the state, the cookies nor the client secret', async () => {
+    const port = await freePort();
+    const publicUrl = `http://127.0.0.1:${port}`;
+    const provider = await startOpenIdProvider({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUri: `${publicUrl}/auth/oidc/callback`, accounts: ACCOUNTS });
+    const folder = temporaryFolder();
+    const database = await freshDatabase(folder);
+    // A keygate process of its own, logging at info as it runs in production: its output is the log.
+    const server = await spawnKeygate(
+      {
+        DATABASE_URL: database.url,
+        KEYGATE_SECRET: TEST_SECRET,
+        PORT: String(port),
+        KEYGATE_OIDC_ISSUER: provider.issuer,
+        KEYGATE_OIDC_AUDIENCE: 'keygate-api',
+        KEYGATE_OIDC_CLIENT_ID: CLIENT_ID,
+        KEYGATE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+        KEYGATE_PUBLIC_URL: publicUrl,
+      },
+      folder,
+    );
+    try {
+      const browser = new CookieClient();
+      const callback = await toCallback(server.baseUrl, browser, 'alice');
+      const flowCookie = browser.cookie(server.baseUrl, FLOW_COOKIE)!;
+      assert.equal((await browser.request(callback)).status, 302);
+      const replay = new CookieClient();
+      replay.setCookie(server.baseUrl, FLOW_COOKIE, flowCookie);
+      assert.equal((await replay.request(callback)).status, 400);
+      const output = await server.waitForOutput(/sign-in refused/);
+      assert.match(output, /sign-in succeeded/);
+      assert.match(output, /"code":"invalid_response"/);
+      const { searchParams } = new URL(callback);
+      const secrets = { code: searchParams.get('code')!, state: searchParams.get('state')!, flowCookie, session: browser.cookie(server.baseUrl, SESSION_COOKIE)!, CLIENT_SECRET };
+      for (const [what, secret] of Object.entries(secrets)) assert.ok(!output.includes(secret), `the log holds the ${what}`);
+    } finally {
+      await server.stop();
+      await provider.close();
+      await database.drop();
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

@@ -7,6 +7,7 @@ import { DEFAULT_RETURN_TO, sameOriginPath } from '../oidc/return-to.js';
 import { OidcSignIn, type SignedInIdentity } from '../oidc/sign-in.js';
 import { SignInFailure } from '../oidc/sign-in-failure.js';
 import { sendSignInFailure } from './sign-in-failure-page.js';
+import { logSignIn } from './sign-in-log.js';
 
 // The dashboard's "Sign in with ..." link: GET /auth/oidc/start sends the browser to the
 // provider, which sends it back to GET /auth/oidc/callback; that one starts a web session and
@@ -49,7 +50,7 @@ export function oidcRoutes(parts: OidcSignInParts | undefined) {
         const flow = await flowOf(request, parts.flows);
         const identity = await parts.signIn.finish(queryOf(request.url), flow);
         await parts.startSession(request, reply, identity);
-        request.log.info({ userId: identity.userId }, 'oidc: signed in');
+        logSignIn(request, 'oidc', identity.username, 'succeeded');
         return reply.header('Cache-Control', 'no-store').redirect(flow.returnTo);
       } catch (error) {
         return answerFailure(request, reply, error);
@@ -102,8 +103,9 @@ function setFlowCookie(request: FastifyRequest, reply: FastifyReply, value: stri
 
 function answerFailure(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   if (!(error instanceof SignInFailure)) throw error;
-  // The reason is for the operator; it holds no code, token or cookie value (see sign-in.ts).
-  request.log.info({ code: error.code, reason: error.reason }, 'oidc: sign-in failed');
+  // As a refused password sign-in is (sign-in-log.ts), with why: the reason is for the operator
+  // and holds no code, token or cookie value (see sign-in.ts).
+  request.log.warn({ signIn: { via: 'oidc', outcome: 'refused', code: error.code, reason: error.reason } }, 'sign-in refused');
   return sendSignInFailure(reply, error);
 }
 

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 // line names the account and the outcome, never the password; the request's own log fields
 // (id, client address) are on it.
 
-export type SignInVia = 'session' | 'signup' | 'login' | 'refresh';
+export type SignInVia = 'session' | 'signup' | 'login' | 'refresh' | 'oidc';
 
 export function logSignIn(request: FastifyRequest, via: SignInVia, username: string, outcome: 'succeeded' | 'refused'): void {
   const line = { signIn: { via, username, outcome } };

@@ -79,6 +79,8 @@ async function configuration(options: OpenIdProviderOptions): Promise<Configurat
     // a conforming provider keeps them for the userinfo endpoint when an access token is issued.
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false } },
+    // Its defaults, set outright: it prints a notice for each it has to pick itself.
+    ttl: { AccessToken: 3600, AuthorizationCode: 60, Grant: 3600, IdToken: 3600, Interaction: 600, Session: 3600 },
     findAccount: (_ctx, accountId) => {
       const account = options.accounts[accountId];
       if (account === undefined) return undefined;
