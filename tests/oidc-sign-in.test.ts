@@ -257,6 +257,18 @@ describe('sign-in with a confidential client', () => {
     }
   });
 
+  test('hostile callbacks: a 4xx page each, never a 500, nothing started', async () => {
+    const callback = `${rig.keygate.baseUrl}/auth/oidc/callback`;
+    for (const query of ['', '?', '?code=x', '?state=a&state=b&code=x', '?code=a&code=b', '?error=server_error', '?%zz=%zz&state=%', `?code=${'x'.repeat(8000)}`]) {
+      const browser = new CookieClient();
+      await browser.request(`${rig.keygate.baseUrl}/auth/oidc/start`); // a flow, so that its checks are reached
+      const answer = await browser.request(callback + query);
+      assert.ok(answer.status >= 400 && answer.status < 500, `${query.slice(0, 40)}: ${answer.status} ${answer.body}`);
+      assert.match(answer.body, /<code id="error-code">[a-z_]+<\/code>/);
+      assert.equal(browser.cookie(rig.keygate.baseUrl, SESSION_COOKIE), undefined);
+    }
+  });
+
   test('the provider answers access_denied: a 403 page saying so', async () => {
     const browser = new CookieClient();
     const callback = await toCallback(rig.keygate.baseUrl, browser, 'deny');
