@@ -273,3 +273,112 @@ describe('in OIDC mode', () => {
     assert.match(answer.body.detail, /OIDC mode/);
   });
 });
+
+describe('POST /auth/login and POST /auth/refresh, for scripts', () => {
+  const server = keygateForTests({ KEYGATE_LOGIN_TOKEN_TTL: '600' });
+  const login = (username: string, password: string) => call(server.baseUrl, 'POST', '/auth/login', { json: { username, password } });
+  const refresh = (json: unknown) => call(server.baseUrl, 'POST', '/auth/refresh', { json });
+
+  test("answers the seed's shape; the token works as Bearer on the key routes, and an admin's on the admin routes", async () => {
+    await addAccount(server.databaseUrl, 'alice', PASSWORD);
+    await addAccount(server.databaseUrl, 'root', PASSWORD, { admin: true });
+    const user = await login('alice', PASSWORD);
+    assert.equal(user.status, 200, JSON.stringify(user.body));
+    assert.deepEqual(Object.keys(user.body).sort(), ['access_token', 'expires_in', 'roles', 'token_type', 'user_id', 'username']);
+    assert.equal(user.body.token_type, 'bearer');
+    assert.equal(user.body.expires_in, 600);
+    assert.deepEqual(user.body.roles, []);
+    assert.equal(user.headers.get('cache-control'), 'no-store');
+    const created = await call(server.baseUrl, 'POST', KEYS, { token: user.body.access_token, json: { name: 'script key' } });
+    assert.equal(created.status, 201);
+    assert.equal((await call(server.baseUrl, 'GET', ADMIN_KEYS, { token: user.body.access_token })).status, 403);
+
+    const admin = await login('root', PASSWORD);
+    assert.deepEqual(admin.body.roles, ['admin']);
+    const every = await call(server.baseUrl, 'GET', ADMIN_KEYS, { token: admin.body.access_token });
+    assert.equal(every.status, 200);
+    assert.ok(every.body.keys.some((key: { key_id: string }) => key.key_id === created.body.key_id));
+  });
+
+  test('an unknown username and a wrong password get the same 401; malformed bodies a 422', async () => {
+    const unknown = await login('nobody', PASSWORD);
+    const wrong = await login('alice', 'not the password');
+    assert.equal(unknown.status, 401);
+    assert.deepEqual(unknown.body, wrong.body);
+    assert.deepEqual(unknown.body, { detail: 'Invalid username or password' });
+    const missing = await call(server.baseUrl, 'POST', '/auth/login', { json: { username: 'alice' } });
+    assert.equal(missing.status, 422);
+    assert.deepEqual(missing.body.detail[0].loc, ['body', 'password']);
+  });
+
+  test('current_token yields a fresh access token and a first refresh token; each refresh token works once and hands out the next', async () => {
+    const { body } = await login('alice', PASSWORD);
+    const first = await refresh({ current_token: body.access_token });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(Object.keys(first.body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
+    assert.match(first.body.refresh_token, /^kgrt_[A-Za-z0-9_-]{43}$/);
+    assert.equal((await call(server.baseUrl, 'GET', KEYS, { token: first.body.access_token })).status, 200);
+    const stored = await server.keygate.db.selectFrom('refresh_tokens').selectAll().execute();
+    assert.ok(stored.every((row) => !Object.values(row).includes(first.body.refresh_token)), 'only its hash is stored');
+
+    const second = await refresh({ refresh_token: first.body.refresh_token });
+    assert.equal(second.status, 200);
+    assert.notEqual(second.body.refresh_token, first.body.refresh_token);
+    assert.equal((await call(server.baseUrl, 'GET', KEYS, { token: second.body.access_token })).status, 200);
+    const third = await refresh({ refresh_token: second.body.refresh_token });
+    assert.equal(third.status, 200, 'the rotated token works');
+  });
+
+  test('a spent refresh token is refused and revokes its whole family; other sign-ins keep theirs', async () => {
+    const { body } = await login('alice', PASSWORD);
+    const family = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    const other = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    const next = (await refresh({ refresh_token: family })).body.refresh_token;
+
+    const reused = await refresh({ refresh_token: family });
+    assert.equal(reused.status, 401);
+    assert.match(reused.body.detail, /already used/);
+    const revoked = await refresh({ refresh_token: next });
+    assert.equal(revoked.status, 401, 'the family is revoked: the token rotated from the spent one is refused too');
+    assert.equal((await refresh({ refresh_token: other })).status, 200, 'another family is untouched');
+    assert.equal((await refresh({ refresh_token: 'kgrt_never-issued' })).status, 401);
+  });
+
+  test('a changed password or a removed account ends refresh tokens and current_token refreshes', async () => {
+    await addAccount(server.databaseUrl, 'frank', PASSWORD);
+    const { body } = await login('frank', PASSWORD);
+    const refreshToken = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    // iat counts whole seconds: a token from before the change must be from an earlier second.
+    await sleep(1000 - (Date.now() % 1000) + 10);
+    const changed = await runCli(server.databaseUrl, ['users', 'set-password', 'frank'], 'a brand new password\n');
+    assert.equal(changed.status, 0, changed.stderr);
+    assert.equal((await refresh({ refresh_token: refreshToken })).status, 401);
+    const stale = await refresh({ current_token: body.access_token });
+    assert.equal(stale.status, 401);
+    assert.match(stale.body.detail, /password has changed/);
+
+    const fresh = await login('frank', 'a brand new password');
+    assert.equal((await refresh({ current_token: fresh.body.access_token })).status, 200);
+    assert.equal((await runCli(server.databaseUrl, ['users', 'remove', 'frank'])).status, 0);
+    assert.equal((await refresh({ current_token: fresh.body.access_token })).status, 401, 'no account, no refresh');
+  });
+
+  test('a token for a user with no account, or not of this server, is not refreshed', async () => {
+    assert.equal((await refresh({ current_token: await server.tokenFor('no-account') })).status, 401);
+    assert.equal((await refresh({ current_token: 'not.a.token' })).status, 401);
+  });
+
+  const badBodies: [string, unknown][] = [
+    ['neither token', {}],
+    ['both tokens', { refresh_token: 'kgrt_x', current_token: 'y' }],
+    ['a number', { refresh_token: 5 }],
+    ['an extra field', { refresh_token: 'kgrt_x', scope: 'admin' }],
+  ];
+  for (const [what, json] of badBodies) {
+    test(`a refresh with ${what} is a 422 with a detail`, async () => {
+      const answer = await refresh(json);
+      assert.equal(answer.status, 422, JSON.stringify(answer.body));
+      assert.ok(Array.isArray(answer.body.detail) && typeof answer.body.detail[0].msg === 'string');
+    });
+  }
+});
