@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { addAccount, browserCall, signIn } from './support/accounts.js';
-import { runCli } from './support/cli.js';
-import { call, keygateForTests, startKeygate } from './support/keygate.js';
+import { runCli, type Ran } from './support/cli.js';
+import { call, CLI_SCRIPT, freshDatabase, keygateForTests, spawnKeygate, startKeygate, temporaryFolder, type TestDatabase } from './support/keygate.js';
 
 // Local accounts and the browser session, over a real socket against a real keygate, with the
 // accounts made by the real CLI on the same database.
@@ -381,4 +383,113 @@ describe('POST /auth/login and POST /auth/refresh, for scripts', () => {
       assert.ok(Array.isArray(answer.body.detail) && typeof answer.body.detail[0].msg === 'string');
     });
   }
+});
+
+describe('keygate users', () => {
+  let folder: string;
+  let database: TestDatabase;
+  before(async () => {
+    folder = temporaryFolder();
+    database = await freshDatabase(folder);
+  });
+  after(async () => {
+    await database.drop();
+    rmSync(folder, { recursive: true, force: true });
+  });
+  const users = (args: string[], stdin = '') => runCli(database.url, ['users', ...args], stdin);
+  const oneLine = (ran: Ran) => {
+    assert.match(ran.stderr, /^[^\n]+\n$/, `one line on stderr: ${JSON.stringify(ran.stderr)}`);
+    return ran.stderr.trimEnd();
+  };
+
+  test('add, list (a table and --json), set-password and remove, each saying what it did', async () => {
+    assert.equal((await users(['add', 'Alice', '--admin'], `${PASSWORD}\n`)).stdout, 'Added admin account Alice.\n');
+    assert.equal((await users(['add', 'bob'], `${PASSWORD}\r\n`)).stdout, 'Added account bob.\n');
+    const table = (await users(['list'])).stdout.trimEnd().split('\n').map((line) => line.split(/ {2,}/));
+    assert.deepEqual(table.map((row) => row.slice(0, 2)), [['USERNAME', 'ADMIN'], ['Alice', 'yes'], ['bob', 'no']]);
+    const listed = JSON.parse((await users(['list', '--json'])).stdout);
+    assert.deepEqual(listed.map((account: object) => Object.keys(account).sort()), [['admin', 'created_at', 'user_id', 'username'], ['admin', 'created_at', 'user_id', 'username']]);
+    assert.deepEqual(listed.map((account: { user_id: string }) => account.user_id), ['Alice', 'bob']);
+    assert.ok(!JSON.stringify(listed).includes('argon2'), 'never a hash');
+
+    assert.match((await users(['set-password', 'bob'], 'the next long password\n')).stdout, /^Set a new password for bob/);
+    assert.match((await users(['remove', 'BOB'])).stdout, /^Removed account bob/);
+    assert.deepEqual(JSON.parse((await users(['list', '--json'])).stdout).map((account: { username: string }) => account.username), ['Alice']);
+  });
+
+  const refusals: [string, string[], string, number, RegExp][] = [
+    ['a taken username, in another case', ['add', 'alice'], `${PASSWORD}\n`, 4, /^keygate users add: The username "alice" is taken$/],
+    ['a short password', ['add', 'carol'], 'too short\n', 2, /^keygate users add: password: A password is at least 12 characters$/],
+    ['a password of two lines', ['add', 'carol'], `${PASSWORD}\nsecond line\n`, 2, /must be one line/],
+    ['a bad username', ['add', 'has space'], `${PASSWORD}\n`, 2, /^keygate users add: <username>: A username is 1 to 64/],
+    ['no username', ['add'], '', 2, /<username> is required/],
+    ['remove of an unknown account', ['remove', 'nobody'], '', 3, /No account is named "nobody"/],
+    ['set-password of an unknown account', ['set-password', 'nobody'], `${PASSWORD}\n`, 3, /No account is named "nobody"/],
+    ['an unknown option', ['list', '--all'], '', 2, /unknown option --all/],
+  ];
+  for (const [what, args, stdin, status, message] of refusals) {
+    test(`${what}: exit ${status}, one line naming it, and no password in it`, async () => {
+      const ran = await users(args, stdin);
+      assert.equal(ran.status, status, ran.stderr);
+      assert.match(oneLine(ran), message);
+      for (const secret of [PASSWORD, 'too short', 'second line']) assert.ok(!ran.stderr.includes(secret));
+      assert.equal(ran.stdout, '');
+    });
+  }
+
+  test('keygate users --help lists the subcommands', async () => {
+    const ran = await runCli(database.url, ['users', '--help']);
+    assert.equal(ran.status, 0);
+    for (const subcommand of ['add', 'list', 'remove', 'set-password']) assert.match(ran.stdout, new RegExp(`^  ${subcommand}\\b`, 'm'));
+  });
+
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  /** `keygate users add <name>` at a terminal (util-linux script gives it one), typing `typed` at each prompt. */
+  const atTerminal = (name: string, typed: string[]) =>
+    new Promise<{ status: number | null; output: string }>((resolve, reject) => {
+      const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI_SCRIPT)} users add ${name}`;
+      const child = spawn('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH, DATABASE_URL: database.url }, timeout: 30_000 });
+      let output = '';
+      let prompts = 0;
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        // Typed only once the prompt is out: by then the terminal no longer echoes.
+        const seen = output.split('Password').length - 1;
+        for (; prompts < seen; prompts++) child.stdin.write(`${typed[prompts] ?? ''}\r`);
+      });
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, output }));
+    });
+
+  test('at a terminal the password is asked twice and never echoed', { skip: !hasScript && 'no script(1) on this machine' }, async () => {
+    const made = await atTerminal('terminal-user', ['typed at a terminal', 'typed at a terminal']);
+    assert.equal(made.status, 0, made.output);
+    assert.match(made.output, /Password: [\s\S]*Password again: [\s\S]*Added account terminal-user\./);
+    assert.ok(!made.output.includes('typed at a terminal'), 'no echo');
+    const differ = await atTerminal('terminal-user2', ['typed at a terminal', 'typed otherwise....']);
+    assert.equal(differ.status, 2);
+    assert.match(differ.output, /the two passwords differ/);
+  });
+});
+
+describe('the sign-in log', () => {
+  test('says who signed in and who was refused, and never the password', async () => {
+    const folder = temporaryFolder();
+    const database = await freshDatabase(folder);
+    const server = await spawnKeygate({ DATABASE_URL: database.url, KEYGATE_SECRET: 'a-test-secret-that-is-32-bytes-long!!' }, folder);
+    try {
+      await addAccount(database.url, 'alice', PASSWORD);
+      assert.equal((await signIn(server.baseUrl, 'alice', PASSWORD)).status, 200);
+      assert.equal((await signIn(server.baseUrl, 'alice', 'a wrong password here')).status, 401);
+      assert.equal((await call(server.baseUrl, 'POST', '/auth/login', { json: { username: 'alice', password: PASSWORD } })).status, 200);
+      const output = await server.waitForOutput(/"via":"login"/);
+      assert.match(output, /"signIn":\{"via":"session","username":"alice","outcome":"succeeded"\}/);
+      assert.match(output, /"signIn":\{"via":"session","username":"alice","outcome":"refused"\}/);
+      for (const password of [PASSWORD, 'a wrong password here']) assert.ok(!output.includes(password), 'no password in the log');
+    } finally {
+      await server.stop();
+      await database.drop();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
 });
