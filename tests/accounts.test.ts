@@ -493,3 +493,60 @@ describe('the sign-in log', () => {
     }
   });
 });
+
+describe('hostile input to the /auth routes', () => {
+  const server = keygateForTests({ KEYGATE_SIGNUP: 'open', KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '0', KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT: '0' });
+  const raw = async (method: string, path: string, body: string | undefined, headers: Record<string, string> = {}) => {
+    const response = await fetch(server.baseUrl + path, { method, body, headers: { 'content-type': 'application/json', ...headers } });
+    const text = await response.text();
+    return { status: response.status, text, body: text === '' ? undefined : JSON.parse(text) };
+  };
+  /** A 4xx with a detail (a string, or 422's list), and no stack trace. */
+  const assertRefusedWithDetail = (answer: { status: number; text: string; body: any }, what: string) => {
+    assert.ok(answer.status >= 400 && answer.status < 500, `${what}: ${answer.status} ${answer.text}`);
+    assert.ok(typeof answer.body?.detail === 'string' || Array.isArray(answer.body?.detail), `${what}: ${answer.text}`);
+    assert.ok(!/\bat .+:\d+:\d+/.test(answer.text), `${what}: no stack trace`);
+  };
+
+  const hostileBodies: [string, string][] = [
+    ['a NUL in the username', JSON.stringify({ username: 'a\u0000b', password: PASSWORD })],
+    ['a lone surrogate in the username', JSON.stringify({ username: 'lone\ud800', password: PASSWORD })],
+    ['control characters', JSON.stringify({ username: '\u0007\u001b[31m', password: `${PASSWORD}\u0000` })],
+    ['a username over 255 characters', JSON.stringify({ username: 'u'.repeat(300), password: PASSWORD })],
+    ['objects for strings', JSON.stringify({ username: { $ne: null }, password: [PASSWORD] })],
+    ['a __proto__ member', `{"username":"alice","password":"${PASSWORD}","__proto__":{"admin":true}}`],
+    ['a constructor member', `{"username":"alice","password":"${PASSWORD}","constructor":{"prototype":{"admin":true}}}`],
+    ['null', 'null'],
+    ['a string', '"alice"'],
+    ['truncated JSON', '{"username":"alice","password":'],
+    ['a body over 16 KiB', JSON.stringify({ username: 'alice', password: 'p'.repeat(20_000) })],
+  ];
+  for (const path of ['/auth/session', '/auth/login', '/auth/signup']) {
+    test(`POST ${path} answers every hostile body with a 4xx and a detail, and makes no account`, async () => {
+      const before = await server.keygate.accounts.count();
+      for (const [what, body] of hostileBodies) assertRefusedWithDetail(await raw('POST', path, body), what);
+      assertRefusedWithDetail(await raw('POST', path, 'username=alice', { 'content-type': 'application/x-www-form-urlencoded' }), 'a form body');
+      assert.equal(await server.keygate.accounts.count(), before);
+    });
+  }
+
+  test('POST /auth/refresh answers hostile tokens with a 4xx and a detail', async () => {
+    const bodies: [string, unknown][] = [
+      ['a NUL', { refresh_token: 'kgrt_\u0000' }],
+      ['a lone surrogate', { current_token: 'ey\udc00.x.y' }],
+      ['an oversized token', { current_token: 'e'.repeat(9000) }],
+      ['a token with alg none', { current_token: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.` }],
+      ['an object', { refresh_token: { $gt: '' } }],
+    ];
+    for (const [what, json] of bodies) assertRefusedWithDetail(await raw('POST', '/auth/refresh', JSON.stringify(json)), what);
+  });
+
+  test('odd cookies and CSRF headers are a 401 or 403 with a detail, never a 500', async () => {
+    const cookies = ['keygate_session=%ZZ', 'keygate_session=', 'keygate_session="unterminated', `keygate_session=${'x'.repeat(4000)}`, 'a=b; keygate_session=1; keygate_session=2', '=; ;;'];
+    for (const cookie of cookies) {
+      assertRefusedWithDetail(await raw('GET', '/auth/session', undefined, { cookie }), `GET /auth/session with ${cookie.slice(0, 40)}`);
+      assertRefusedWithDetail(await raw('GET', KEYS, undefined, { cookie }), `GET ${KEYS} with ${cookie.slice(0, 40)}`);
+      assertRefusedWithDetail(await raw('DELETE', '/auth/session', undefined, { cookie, 'x-csrf-token': '\u00ff'.repeat(50) }), `DELETE with ${cookie.slice(0, 40)}`);
+    }
+  });
+});

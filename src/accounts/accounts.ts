@@ -1,6 +1,6 @@
 import { Conflict, NotFound } from '../errors.js';
 import type { UserRow, UsersRepository } from '../store/users-repository.js';
-import { checkNewPassword, checkPasswordSize, hashPassword, PasswordChecker, usernameKey, validUsername } from './credentials.js';
+import { checkNewPassword, checkPasswordSize, hashPassword, isUsername, PasswordChecker, usernameKey, validUsername } from './credentials.js';
 
 // Local accounts: made by the operator (`keygate users add`) or, when sign-up is open, by
 // anyone; a user_id that is the username, so that an account and the keys a token for the same
@@ -68,7 +68,7 @@ export class Accounts {
 
   /** The account of that username (in any case). */
   async find(username: string): Promise<Account | undefined> {
-    const row = await this.repository.findByKey(usernameKey(username));
+    const row = await this.row(username);
     return row === undefined ? undefined : accountOf(row);
   }
 
@@ -96,7 +96,7 @@ export class Accounts {
    */
   async signIn(username: string, password: string): Promise<Account | undefined> {
     checkPasswordSize(password);
-    const row = await this.repository.findByKey(usernameKey(username));
+    const row = await this.row(username);
     const matches = await this.passwords.matches(row?.passwordHash, password);
     return row !== undefined && matches ? accountOf(row) : undefined;
   }
@@ -105,6 +105,14 @@ export class Accounts {
   scopesOf(account: Account): string[] {
     const { adminScope, requiredScope } = this.scopes;
     return [...(requiredScope === undefined ? [] : [requiredScope]), ...(account.admin ? [adminScope] : [])];
+  }
+
+  /**
+   * The row of that username; none, without asking the database, for text that can be no
+   * username (a NUL, which PostgreSQL's text refuses, among it).
+   */
+  private row(username: string): Promise<UserRow | undefined> {
+    return isUsername(username) ? this.repository.findByKey(usernameKey(username)) : Promise.resolve(undefined);
   }
 
   private async existing(username: string): Promise<Account> {
