@@ -164,7 +164,7 @@ export async function openKeygate(
   const csrfKey = await getOrCreateSetting(db, 'session_csrf_key', () => randomBytes(32).toString('base64url'));
   const sessions = new WebSessions(new WebSessionsRepository(db), Buffer.from(csrfKey, 'base64url'), config.signIn.sessionTtlSeconds);
   const refreshTokens = new RefreshTokens(new RefreshTokensRepository(db), config.signIn.refreshTokenTtlSeconds);
-  const accounts = new Accounts(new UsersRepository(db), [sessions, refreshTokens], { adminScope: config.adminScope, requiredScope: config.requiredScope });
+  const accounts = new Accounts(new UsersRepository(db), { adminScope: config.adminScope, requiredScope: config.requiredScope });
   return {
     config,
     db,

@@ -165,7 +165,10 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
         ? false
         : {
             level: config.logLevel,
-            redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+              censor: '[redacted]',
+            },
             // Fastify's own, with the URL redacted: clients do put keys in query strings and paths.
             serializers: {
               req: (request: FastifyRequest) => ({

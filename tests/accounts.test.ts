@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { addAccount, browserCall, signIn } from './support/accounts.js';
 import { runCli, type Ran } from './support/cli.js';
+import { redisSkip, startRedis } from './support/redis.js';
 import { call, CLI_SCRIPT, freshDatabase, keygateForTests, spawnKeygate, startKeygate, temporaryFolder, type TestDatabase } from './support/keygate.js';
 
 // Local accounts and the browser session, over a real socket against a real keygate, with the
@@ -547,6 +548,26 @@ describe('hostile input to the /auth routes', () => {
       assertRefusedWithDetail(await raw('GET', '/auth/session', undefined, { cookie }), `GET /auth/session with ${cookie.slice(0, 40)}`);
       assertRefusedWithDetail(await raw('GET', KEYS, undefined, { cookie }), `GET ${KEYS} with ${cookie.slice(0, 40)}`);
       assertRefusedWithDetail(await raw('DELETE', '/auth/session', undefined, { cookie, 'x-csrf-token': '\u00ff'.repeat(50) }), `DELETE with ${cookie.slice(0, 40)}`);
+    }
+  });
+});
+
+describe('sign-in limits shared in Redis', { skip: redisSkip }, () => {
+  test('two instances count one account\'s attempts together', async () => {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url, KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT: '3', KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '0' };
+    const a = await startKeygate(env);
+    const b = await startKeygate({ ...env, DATABASE_URL: a.databaseUrl });
+    try {
+      await addAccount(a.databaseUrl, 'alice', PASSWORD);
+      const answers = [];
+      for (const server of [a, b, a, b]) answers.push((await signIn(server.baseUrl, 'alice', PASSWORD)).status);
+      assert.deepEqual(answers, [200, 200, 200, 429]);
+    } finally {
+      // The second instance first: the first owns the database and drops it on close.
+      await b.close();
+      await a.close();
+      await redis.close();
     }
   });
 });

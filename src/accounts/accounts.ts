@@ -15,11 +15,6 @@ export interface Account {
   credentialsChangedAtMs: number;
 }
 
-/** What holds sign-ins of an account (sessions, refresh tokens), ended when it goes or its password changes. */
-export interface SignInHolder {
-  endAllOf(userId: string): Promise<void>;
-}
-
 /** The scopes an account's sign-in carries: what makes it an admin, and what every caller must have. */
 export interface AccountScopes {
   adminScope: string;
@@ -36,7 +31,6 @@ export class Accounts {
 
   constructor(
     private readonly repository: UsersRepository,
-    private readonly holders: readonly SignInHolder[],
     private readonly scopes: AccountScopes,
     private readonly now: () => number = Date.now,
   ) {}
@@ -72,11 +66,13 @@ export class Accounts {
     return row === undefined ? undefined : accountOf(row);
   }
 
-  /** Deletes the account and ends its sign-ins; the keys it holds stay its user's. NotFound when there is none. */
+  /**
+   * Deletes the account and ends its sign-ins (sessions, refresh tokens) with it; the keys it
+   * holds stay its user's. NotFound when there is none.
+   */
   async remove(username: string): Promise<Account> {
     const account = await this.existing(username);
-    await this.repository.delete(account.userId);
-    await this.endSignIns(account.userId);
+    if (!(await this.repository.delete(account.userId))) throw this.notFound(username);
     return account;
   }
 
@@ -86,7 +82,6 @@ export class Accounts {
     const account = await this.existing(username);
     const changedAtMs = this.now();
     if (!(await this.repository.setPassword(account.userId, await hashPassword(password), changedAtMs))) throw this.notFound(username);
-    await this.endSignIns(account.userId);
     return { ...account, credentialsChangedAtMs: changedAtMs };
   }
 
@@ -123,9 +118,5 @@ export class Accounts {
 
   private notFound(username: string): NotFound {
     return new NotFound(`No account is named "${username}"`);
-  }
-
-  private async endSignIns(userId: string): Promise<void> {
-    for (const holder of this.holders) await holder.endAllOf(userId);
   }
 }

@@ -8,7 +8,8 @@ import { newSecretValue, secretHash } from './secret-values.js';
 // script that runs at least that often never signs in again). A spent token presented again
 // means two holders (a copy was stolen, or the legitimate client lost an answer): keygate cannot
 // tell which is which, so the whole family is revoked and both must sign in again (OAuth 2.0
-// Security BCP, section 4.14.2). A removed account or a changed password ends every family.
+// Security BCP, section 4.14.2). A removed account or a changed password ends every family
+// (store/users-repository.ts).
 
 export const REFRESH_TOKEN_PREFIX = 'kgrt_';
 
@@ -42,10 +43,6 @@ export class RefreshTokens {
       return this.reused(row.familyId);
     }
     return { userId: row.userId, next: await this.next(row.userId, row.familyId) };
-  }
-
-  async endAllOf(userId: string): Promise<void> {
-    await this.repository.deleteAllOf(userId);
   }
 
   private async next(userId: string, familyId: string): Promise<string> {

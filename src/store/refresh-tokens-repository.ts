@@ -60,10 +60,6 @@ export class RefreshTokensRepository {
     await this.db.deleteFrom('refresh_tokens').where('family_id', '=', familyId).execute();
   }
 
-  async deleteAllOf(userId: string): Promise<void> {
-    await this.db.deleteFrom('refresh_tokens').where('user_id', '=', userId).execute();
-  }
-
   async deleteExpired(nowMs: number): Promise<void> {
     await this.db.deleteFrom('refresh_tokens').where('expires_at_ms', '<=', nowMs).execute();
   }
