@@ -347,6 +347,15 @@ describe('POST /auth/login and POST /auth/refresh, for scripts', () => {
     assert.equal((await refresh({ refresh_token: 'kgrt_never-issued' })).status, 401);
   });
 
+  test('of five refreshes of one token at once, exactly one succeeds; the others count as reuse and revoke the family', async () => {
+    const { body } = await login('alice', PASSWORD);
+    const token = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => refresh({ refresh_token: token })));
+    assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 401, 401, 401, 401]);
+    const winner = answers.find((answer) => answer.status === 200)!;
+    assert.equal((await refresh({ refresh_token: winner.body.refresh_token })).status, 401, 'the family is revoked');
+  });
+
   test('a changed password or a removed account ends refresh tokens and current_token refreshes', async () => {
     await addAccount(server.databaseUrl, 'frank', PASSWORD);
     const { body } = await login('frank', PASSWORD);

@@ -96,6 +96,16 @@ export class Accounts {
     return row !== undefined && matches ? accountOf(row) : undefined;
   }
 
+  /**
+   * Whether the account is still as it was signed in: not removed, its password not changed.
+   * Asked after a sign-in has stored what it hands out: a removal or password change that
+   * committed meanwhile ended the sign-ins it could see, but not one stored after it.
+   */
+  async isCurrent(account: Account): Promise<boolean> {
+    const now = await this.find(account.username);
+    return now !== undefined && now.userId === account.userId && now.credentialsChangedAtMs === account.credentialsChangedAtMs;
+  }
+
   /** The scopes a sign-in of this account carries, fixed when it signs in. */
   scopesOf(account: Account): string[] {
     const { adminScope, requiredScope } = this.scopes;

@@ -1,5 +1,5 @@
 import { Unauthenticated } from '../errors.js';
-import type { RefreshTokensRepository } from '../store/refresh-tokens-repository.js';
+import type { NewRefreshToken, RefreshTokensRepository } from '../store/refresh-tokens-repository.js';
 import { newSecretValue, secretHash } from './secret-values.js';
 
 // Refresh tokens for scripts (POST /auth/refresh): opaque (32 random bytes behind a prefix that
@@ -25,7 +25,9 @@ export class RefreshTokens {
   /** A first token, of a new family. Expired rows are swept here, where rows are made. */
   async issue(userId: string): Promise<string> {
     await this.repository.deleteExpired(this.now());
-    return this.next(userId, newSecretValue());
+    const { token, row } = this.next(userId, newSecretValue());
+    await this.repository.insert(row);
+    return token;
   }
 
   /**
@@ -37,19 +39,26 @@ export class RefreshTokens {
     const row = await this.repository.find(tokenHash);
     if (row === undefined) throw new Unauthenticated('Refresh token is not known (revoked, or never issued)');
     if (row.usedAtMs !== null) return this.reused(row.familyId);
-    if (!(await this.repository.spend(tokenHash, this.now()))) {
-      // Expired, or spent by a request that got there first: the same reuse, by a hair.
+    const next = this.next(row.userId, row.familyId);
+    if (!(await this.repository.rotate(tokenHash, this.now(), next.row))) {
       if (row.expiresAtMs <= this.now()) throw new Unauthenticated('Refresh token has expired: sign in again');
+      // Spent by a request that got there first (or revoked meanwhile): the same reuse, by a hair.
       return this.reused(row.familyId);
     }
-    return { userId: row.userId, next: await this.next(row.userId, row.familyId) };
+    return { userId: row.userId, next: next.token };
   }
 
-  private async next(userId: string, familyId: string): Promise<string> {
+  /** Revokes the token's family (one just handed out to an account that changed meanwhile). */
+  async revoke(token: string): Promise<void> {
+    const row = await this.repository.find(secretHash(token));
+    if (row !== undefined) await this.repository.deleteFamily(row.familyId);
+  }
+
+  /** A new token of the family, and the row that stores it. */
+  private next(userId: string, familyId: string): { token: string; row: NewRefreshToken } {
     const token = REFRESH_TOKEN_PREFIX + newSecretValue();
     const createdAtMs = this.now();
-    await this.repository.insert({ tokenHash: secretHash(token), familyId, userId, createdAtMs, expiresAtMs: createdAtMs + this.ttlSeconds * 1000 });
-    return token;
+    return { token, row: { tokenHash: secretHash(token), familyId, userId, createdAtMs, expiresAtMs: createdAtMs + this.ttlSeconds * 1000 } };
   }
 
   private async reused(familyId: string): Promise<never> {

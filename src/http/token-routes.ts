@@ -110,6 +110,16 @@ export function tokenRoutes(options: TokenRoutesOptions) {
     return { account, refreshToken: await refreshTokens.issue(account.userId) };
   };
 
+  /** refreshed(), unless the account was removed or its password changed while it ran. */
+  const refreshedCurrent = async (body: RefreshBody): Promise<{ account: Account; refreshToken: string }> => {
+    const result = await refreshed(body);
+    if (!(await accounts.isCurrent(result.account))) {
+      await refreshTokens.revoke(result.refreshToken);
+      throw new Unauthenticated('The account was removed or its password changed: sign in again');
+    }
+    return result;
+  };
+
   return async (app: FastifyInstance): Promise<void> => {
     app.post<{ Body: { username: string; password: string } }>(
       '/auth/login',
@@ -181,7 +191,7 @@ export function tokenRoutes(options: TokenRoutesOptions) {
           const field = body.refresh_token === undefined ? 'refresh_token' : 'current_token';
           throw new InvalidInput(field, 'Give exactly one of refresh_token and current_token', 'missing');
         }
-        const { account, refreshToken } = await refreshed(body);
+        const { account, refreshToken } = await refreshedCurrent(body);
         logSignIn(request, 'refresh', account.username, 'succeeded');
         reply.header('cache-control', 'no-store');
         return { access_token: await accessToken(account), token_type: BEARER_TYPE, expires_in: ttl, refresh_token: refreshToken };

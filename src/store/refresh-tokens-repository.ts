@@ -11,11 +11,13 @@ export interface RefreshTokenRow {
   usedAtMs: number | null;
 }
 
+export type NewRefreshToken = Omit<RefreshTokenRow, 'usedAtMs'>;
+
 export class RefreshTokensRepository {
   constructor(private readonly db: KeygateDb) {}
 
-  async insert(row: Omit<RefreshTokenRow, 'usedAtMs'>): Promise<void> {
-    await this.db
+  async insert(row: NewRefreshToken, db: KeygateDb = this.db): Promise<void> {
+    await db
       .insertInto('refresh_tokens')
       .values({
         token_hash: row.tokenHash,
@@ -42,18 +44,23 @@ export class RefreshTokensRepository {
   }
 
   /**
-   * Marks the token used, if it is unused and unexpired at `nowMs`: one statement, so of two
-   * exchanges of one token at once exactly one succeeds.
+   * Marks the token used, if it is unused and unexpired at `nowMs`, and stores `next` in its
+   * place, in one transaction: of two exchanges of one token at once exactly one succeeds (the
+   * update decides), and a failure halfway leaves the token unspent, so a retry is no reuse.
    */
-  async spend(tokenHash: string, nowMs: number): Promise<boolean> {
-    const result = await this.db
-      .updateTable('refresh_tokens')
-      .set({ used_at_ms: nowMs })
-      .where('token_hash', '=', tokenHash)
-      .where('used_at_ms', 'is', null)
-      .where('expires_at_ms', '>', nowMs)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  rotate(tokenHash: string, nowMs: number, next: NewRefreshToken): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('refresh_tokens')
+        .set({ used_at_ms: nowMs })
+        .where('token_hash', '=', tokenHash)
+        .where('used_at_ms', 'is', null)
+        .where('expires_at_ms', '>', nowMs)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await this.insert(next, trx);
+      return true;
+    });
   }
 
   async deleteFamily(familyId: string): Promise<void> {
