@@ -16,6 +16,7 @@ import { adminRoutes } from './http/admin-routes.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { auditRoutes } from './http/audit-routes.js';
 import { sessionRoutes } from './http/session-routes.js';
+import { tokenRoutes } from './http/token-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { leaksRoute } from './http/leaks-route.js';
 import { oidcRoutes, oidcSignInParts } from './http/oidc-routes.js';
@@ -166,7 +167,10 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
         ? false
         : {
             level: config.logLevel,
-            redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+              censor: '[redacted]',
+            },
             // Fastify's own, with the URL redacted: clients do put keys in query strings and paths.
             serializers: {
               req: (request: FastifyRequest) => ({
@@ -241,9 +245,10 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(keygate.apiKeys, keygate.usage, authentication, rateLimits.manage));
   await app.register(adminRoutes(keygate.apiKeys, keygate.usage, authentication, keygate.changes, config.adminScope, rateLimits.manage));
   await app.register(auditRoutes(keygate.audit, authentication, rateLimits.manage));
-  const { accounts, sessions } = keygate;
-  const oidcSignIn = oidcSignInParts(config, keygate.userTokenSecret, async (request, reply, identity) => setSessionCookie(request, reply, await sessions.start(identity)));
+  const { accounts, sessions, refreshTokens, users, userTokenSecret } = keygate;
+  const oidcSignIn = oidcSignInParts(config, userTokenSecret, async (request, reply, identity) => setSessionCookie(request, reply, await sessions.start(identity)));
   await app.register(sessionRoutes({ accounts, sessions, settings: config.signIn, adminScope: config.adminScope, oidc: oidcSignIn !== undefined, rateLimit: rateLimits.signIn }));
+  await app.register(tokenRoutes({ accounts, refreshTokens, users, settings: config.signIn, userTokenSecret, rateLimit: rateLimits.signIn }));
   await app.register(oidcRoutes(oidcSignIn));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
