@@ -15,6 +15,7 @@ import { Unavailable } from './errors.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { auditRoutes } from './http/audit-routes.js';
+import { dashboardRoutes } from './http/dashboard-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { leaksRoute } from './http/leaks-route.js';
 import { selfRevokeRoute } from './http/self-revoke-route.js';
@@ -242,5 +243,6 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(selfRevokeRoute(keygate.verifier, keygate.apiKeys, rateLimits.verify));
   await app.register(leaksRoute(config.leaks, keygate.verifier, keygate.apiKeys, rateLimits.verify));
+  await app.register(dashboardRoutes());
   return app;
 }

@@ -1,0 +1,61 @@
+import { query, request } from './api.js';
+import { h } from './dom.js';
+import { failureBox, loadingBox } from './feedback.js';
+import { timeElement } from './time.js';
+import type { AuditEvent, AuditPage } from './types.js';
+
+// Audit events, newest first, a page at a time ("Older events" follows next_cursor): on a key's
+// page (key_id) and in the whole trail (an admin's, with filters).
+
+export interface AuditFilters {
+  key_id?: string;
+  user_id?: string;
+}
+
+function changesText(event: AuditEvent): string {
+  const changes = Object.entries(event.changes).map(([field, change]) => `${field}: ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`);
+  const reason = typeof event.detail.reason === 'string' ? [`reason: ${event.detail.reason}`] : [];
+  return [...changes, ...reason].join('; ');
+}
+
+function eventRow(event: AuditEvent, withKey: boolean): HTMLElement {
+  return h(
+    'tr',
+    { 'data-action': event.action },
+    h('td', { 'data-label': 'When' }, timeElement(event.occurred_at)),
+    h('td', { 'data-label': 'Action' }, event.action),
+    h('td', { 'data-label': 'Outcome' }, h('span', { class: `outcome ${event.outcome}` }, event.outcome)),
+    h('td', { 'data-label': 'By' }, `${event.actor.type} ${event.actor.id}`),
+    withKey ? h('td', { 'data-label': 'Key' }, event.key_id === null ? h('span', { class: 'muted' }, 'none') : h('code', {}, event.key_id)) : null,
+    withKey ? h('td', { 'data-label': 'Owner' }, event.owner_id ?? '') : null,
+    h('td', { 'data-label': 'Changes' }, changesText(event)),
+  );
+}
+
+/** The events matching `filters`, in a table that grows by a page at each "Older events". */
+export function auditTable(caption: string, filters: AuditFilters): HTMLElement {
+  const withKey = filters.key_id === undefined;
+  const labels = ['When', 'Action', 'Outcome', 'By', ...(withKey ? ['Key', 'Owner'] : []), 'Changes'];
+  const body = h('tbody');
+  const table = h('table', { class: 'events' }, h('caption', {}, caption), h('thead', {}, h('tr', {}, labels.map((label) => h('th', { scope: 'col' }, label)))), body);
+  const footer = h('div', { class: 'pager' });
+  const container = h('div', { class: 'audit' }, table, footer);
+
+  const loadPage = async (cursor: string | undefined) => {
+    footer.replaceChildren(loadingBox('events'));
+    try {
+      const page = await request<AuditPage>('GET', `/api/v1/audit${query({ ...filters, cursor })}`);
+      body.append(...page.events.map((event) => eventRow(event, withKey)));
+      if (body.childElementCount === 0) footer.replaceChildren(h('p', { class: 'muted' }, 'No events yet.'));
+      else if (page.next_cursor === null) footer.replaceChildren();
+      else {
+        const next = page.next_cursor;
+        footer.replaceChildren(h('button', { type: 'button', on: { click: () => void loadPage(next) } }, 'Older events'));
+      }
+    } catch (error) {
+      footer.replaceChildren(failureBox(error, () => void loadPage(cursor)));
+    }
+  };
+  void loadPage(undefined);
+  return container;
+}
