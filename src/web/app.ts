@@ -1,6 +1,6 @@
 import { whenSessionEnds } from './api.js';
 import { h } from './dom.js';
-import { failureBox, loadingBox, useAnnouncer } from './feedback.js';
+import { failureBox, loadingBox, pageChanged, useAnnouncer } from './feedback.js';
 import { routeOf, type Route } from './routes.js';
 import { forgetSession, resumeSession, signedIn, signOut } from './session.js';
 import { adminKeysView } from './views/admin-keys.js';
@@ -91,6 +91,7 @@ function showPage(route: Route): void {
 function draw(): void {
   const route = routeOf(location.hash);
   drawHeader(route);
+  pageChanged();
   showPage(route);
   const heading = main.querySelector<HTMLElement>('h1');
   document.title = heading?.textContent ? `${heading.textContent} · keygate` : 'keygate';

@@ -1,5 +1,5 @@
 import { query, request } from './api.js';
-import { h } from './dom.js';
+import { h, labelledCell } from './dom.js';
 import { failureBox, loadingBox } from './feedback.js';
 import { timeElement } from './time.js';
 import type { AuditEvent, AuditPage } from './types.js';
@@ -13,7 +13,9 @@ export interface AuditFilters {
 }
 
 function changesText(event: AuditEvent): string {
-  const changes = Object.entries(event.changes).map(([field, change]) => `${field}: ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`);
+  const changes = Object.entries(event.changes).map(([field, change]) =>
+    change.old === null ? `${field}: ${JSON.stringify(change.new)}` : `${field}: ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`,
+  );
   const reason = typeof event.detail.reason === 'string' ? [`reason: ${event.detail.reason}`] : [];
   return [...changes, ...reason].join('; ');
 }
@@ -22,13 +24,13 @@ function eventRow(event: AuditEvent, withKey: boolean): HTMLElement {
   return h(
     'tr',
     { 'data-action': event.action },
-    h('td', { 'data-label': 'When' }, timeElement(event.occurred_at)),
-    h('td', { 'data-label': 'Action' }, event.action),
-    h('td', { 'data-label': 'Outcome' }, h('span', { class: `outcome ${event.outcome}` }, event.outcome)),
-    h('td', { 'data-label': 'By' }, `${event.actor.type} ${event.actor.id}`),
-    withKey ? h('td', { 'data-label': 'Key' }, event.key_id === null ? h('span', { class: 'muted' }, 'none') : h('code', {}, event.key_id)) : null,
-    withKey ? h('td', { 'data-label': 'Owner' }, event.owner_id ?? '') : null,
-    h('td', { 'data-label': 'Changes' }, changesText(event)),
+    labelledCell('When', timeElement(event.occurred_at)),
+    labelledCell('Action', event.action),
+    labelledCell('Outcome', h('span', { class: `outcome ${event.outcome}` }, event.outcome)),
+    labelledCell('By', `${event.actor.type} ${event.actor.id}`),
+    withKey ? labelledCell('Key', event.key_id === null ? h('span', { class: 'muted' }, 'none') : h('code', {}, event.key_id)) : null,
+    withKey ? labelledCell('Owner', event.owner_id ?? '') : null,
+    labelledCell('Changes', changesText(event)),
   );
 }
 

@@ -33,6 +33,14 @@ export function s<Tag extends keyof SVGElementTagNameMap>(tag: Tag, attributes: 
   return element;
 }
 
+/**
+ * A table cell with the column's name in data-label, which the narrow layout shows beside the
+ * value; the value in one wrapper, so that it flows as one piece there.
+ */
+export function labelledCell(label: string, ...content: (Child | Child[])[]): HTMLTableCellElement {
+  return h('td', { 'data-label': label }, h('span', { class: 'cell' }, ...content));
+}
+
 let lastId = 0;
 /** An id unique in the page, to tie a label, a hint or an error to its control. */
 export function uniqueId(prefix: string): string {

@@ -50,6 +50,8 @@ export async function loadInto<T>(container: HTMLElement, what: string, load: ()
 }
 
 let announcer: HTMLElement | undefined;
+/** Whether the line was said since the page was last drawn: "Key revoked" is said, then the list drawn. */
+let saidOnThisPage = false;
 
 /** Where announce() speaks: the shell's live region. */
 export function useAnnouncer(region: HTMLElement): void {
@@ -60,4 +62,11 @@ export function useAnnouncer(region: HTMLElement): void {
 export function announce(text: string): void {
   if (announcer === undefined) return;
   announcer.textContent = text;
+  saidOnThisPage = true;
+}
+
+/** A new page is drawn: the line said on the page before it goes. */
+export function pageChanged(): void {
+  if (!saidOnThisPage && announcer !== undefined) announcer.textContent = '';
+  saidOnThisPage = false;
 }

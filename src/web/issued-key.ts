@@ -28,11 +28,11 @@ function copyButton(label: string, text: () => string): HTMLButtonElement {
   return button;
 }
 
-function snippet(title: string, text: string): HTMLElement {
+function snippet(title: string, copyLabel: string, text: string): HTMLElement {
   return h(
     'div',
     { class: 'snippet' },
-    h('div', { class: 'snippet-head' }, h('h4', {}, title), copyButton(`Copy ${title}`, () => text)),
+    h('div', { class: 'snippet-head' }, h('h4', {}, title), copyButton(copyLabel, () => text)),
     h('pre', { tabindex: 0, 'aria-label': title }, h('code', {}, text)),
   );
 }
@@ -53,8 +53,8 @@ export function issuedKeyPanel(issued: IssuedKey, onDone: () => void): HTMLEleme
     h('div', { class: 'key-line' }, h('code', { class: 'api-key', 'data-testid': 'api-key' }, issued.apiKey), copyButton('Copy key', () => issued.apiKey)),
     h('h3', {}, 'Use it'),
     h('p', {}, `An MCP client sends it as a bearer token: put your MCP server's address in place of ${MCP_SERVER_URL_PLACEHOLDER}.`),
-    snippet('MCP client config', mcpClientConfig(issued.name, issued.apiKey)),
-    snippet('Check it with curl', verifyCommand(issued.apiKey)),
+    snippet('MCP client config', 'Copy config', mcpClientConfig(issued.name, issued.apiKey)),
+    snippet('Check it with curl', 'Copy command', verifyCommand(issued.apiKey)),
     h('button', { type: 'button', class: 'primary', on: { click: () => { panel.remove(); onDone(); } } }, 'I have saved it'),
   );
   return panel;

@@ -1,4 +1,4 @@
-import { h, type Child } from './dom.js';
+import { h, labelledCell, type Child } from './dom.js';
 import { timeElement } from './time.js';
 import type { KeyDetails } from './types.js';
 
@@ -73,7 +73,7 @@ export function keyTable(caption: string, keys: readonly KeyDetails[], columns: 
     }
     body.replaceChildren(
       ...sorted(keys, sorting).map((key) =>
-        h('tr', { 'data-key-id': key.key_id }, columns.map((name) => h('td', { 'data-label': COLUMNS[name]!.label }, COLUMNS[name]!.cell(key, hrefOf(key))))),
+        h('tr', { 'data-key-id': key.key_id }, columns.map((name) => labelledCell(COLUMNS[name]!.label, COLUMNS[name]!.cell(key, hrefOf(key))))),
       ),
     );
   };

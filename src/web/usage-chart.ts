@@ -4,56 +4,52 @@ import type { KeyUsage } from './types.js';
 
 // A key's verifications per hour or day as stacked bars (valid below, refused above), drawn as
 // inline SVG: its title and description say what it shows for a screen reader, and the same
-// counts are in a table beneath it for anyone who would rather read numbers.
+// counts are in a table beneath it for anyone who would rather read numbers. The bars stretch to
+// the width they have; the axis labels are HTML beside them, so that they stay readable at any
+// width rather than shrinking with the drawing.
 
-const WIDTH = 720;
-const HEIGHT = 220;
-const MARGIN = { left: 44, right: 8, top: 12, bottom: 28 };
+/** The drawing's own units: bars are one unit wide with a gap, heights in counts. */
+const SLOT = 10;
+const BAR = 8;
+const HEIGHT = 100;
 
 function bucketLabel(iso: string, granularity: KeyUsage['granularity']): string {
-  const options: Intl.DateTimeFormatOptions = granularity === 'hour' ? { hour: 'numeric', minute: '2-digit' } : { month: 'short', day: 'numeric' };
+  const options: Intl.DateTimeFormatOptions = granularity === 'hour' ? { month: 'short', day: 'numeric', hour: 'numeric' } : { month: 'short', day: 'numeric' };
   return new Intl.DateTimeFormat(undefined, options).format(new Date(iso));
 }
 
 function description(usage: KeyUsage): string {
-  const span = usage.granularity === 'hour' ? `${usage.series.length} hours` : `${usage.series.length} days`;
-  const busiest = usage.series.reduce((most, bucket) => (bucket.valid + bucket.refused > most.valid + most.refused ? bucket : most), usage.series[0]!);
-  const peak = busiest.valid + busiest.refused === 0 ? 'No verifications at all.' : `Most in one ${usage.granularity}: ${busiest.valid + busiest.refused}.`;
+  const count = (bucket: { valid: number; refused: number }) => bucket.valid + bucket.refused;
+  const span = `${usage.series.length} ${usage.granularity === 'hour' ? 'hours' : 'days'}`;
+  const busiest = usage.series.reduce((most, bucket) => (count(bucket) > count(most) ? bucket : most), usage.series[0]!);
+  const peak = count(busiest) === 0 ? 'No verifications at all.' : `Most in one ${usage.granularity}: ${count(busiest)}.`;
   return `Over the last ${span}: ${usage.total.valid} valid and ${usage.total.refused} refused verifications. ${peak}`;
 }
 
-function chart(usage: KeyUsage): SVGSVGElement {
+function bars(usage: KeyUsage, highest: number): SVGSVGElement {
   const titleId = uniqueId('chart-title');
   const descriptionId = uniqueId('chart-description');
-  const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
-  const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const highest = Math.max(1, ...usage.series.map((bucket) => bucket.valid + bucket.refused));
-  const slot = plotWidth / usage.series.length;
-  const barWidth = Math.max(1, slot * 0.8);
-  const y = (count: number) => MARGIN.top + plotHeight - (count / highest) * plotHeight;
-  const bars = usage.series.flatMap((bucket, index) => {
-    const x = MARGIN.left + index * slot + (slot - barWidth) / 2;
-    const validTop = y(bucket.valid);
-    const refusedTop = y(bucket.valid + bucket.refused);
-    return [
-      s('rect', { class: 'valid', x, y: validTop, width: barWidth, height: MARGIN.top + plotHeight - validTop }),
-      s('rect', { class: 'refused', x, y: refusedTop, width: barWidth, height: validTop - refusedTop }),
-    ];
-  });
-  const labelled = [0, Math.floor(usage.series.length / 2), usage.series.length - 1];
-  const xLabels = [...new Set(labelled)].map((index) =>
-    s('text', { class: 'axis', x: MARGIN.left + index * slot + slot / 2, y: HEIGHT - 8, 'text-anchor': 'middle' }, bucketLabel(usage.series[index]!.start, usage.granularity)),
-  );
+  const y = (count: number) => HEIGHT - (count / highest) * HEIGHT;
   return s(
     'svg',
-    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-labelledby': `${titleId} ${descriptionId}`, class: 'chart' },
+    {
+      viewBox: `0 0 ${usage.series.length * SLOT} ${HEIGHT}`,
+      preserveAspectRatio: 'none',
+      role: 'img',
+      'aria-labelledby': `${titleId} ${descriptionId}`,
+      class: 'chart',
+    },
     s('title', { id: titleId }, `Verifications per ${usage.granularity}, valid and refused`),
     s('desc', { id: descriptionId }, description(usage)),
-    s('line', { class: 'baseline', x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: MARGIN.top + plotHeight, y2: MARGIN.top + plotHeight }),
-    s('text', { class: 'axis', x: MARGIN.left - 6, y: MARGIN.top + 4, 'text-anchor': 'end' }, highest),
-    s('text', { class: 'axis', x: MARGIN.left - 6, y: MARGIN.top + plotHeight, 'text-anchor': 'end' }, 0),
-    bars,
-    xLabels,
+    usage.series.flatMap((bucket, index) => {
+      const x = index * SLOT + (SLOT - BAR) / 2;
+      const validTop = y(bucket.valid);
+      const refusedTop = y(bucket.valid + bucket.refused);
+      return [
+        s('rect', { class: 'valid', x, y: validTop, width: BAR, height: HEIGHT - validTop }),
+        s('rect', { class: 'refused', x, y: refusedTop, width: BAR, height: validTop - refusedTop }),
+      ];
+    }),
   );
 }
 
@@ -73,11 +69,21 @@ function countsTable(usage: KeyUsage): HTMLElement {
 }
 
 export function usageView(usage: KeyUsage): HTMLElement {
+  const highest = Math.max(1, ...usage.series.map((bucket) => bucket.valid + bucket.refused));
+  const first = usage.series[0]!;
+  const last = usage.series[usage.series.length - 1]!;
   return h(
     'div',
     { class: 'usage' },
     h('p', { class: 'legend' }, h('span', { class: 'swatch valid' }), 'valid', h('span', { class: 'swatch refused' }), 'refused'),
-    chart(usage),
+    h(
+      'div',
+      { class: 'chart-area' },
+      // The labels repeat what the description and the table say: hidden from screen readers.
+      h('div', { class: 'y-axis', 'aria-hidden': 'true' }, h('span', {}, highest), h('span', {}, 0)),
+      bars(usage, highest),
+      h('div', { class: 'x-axis', 'aria-hidden': 'true' }, h('span', {}, bucketLabel(first.start, usage.granularity)), h('span', {}, bucketLabel(last.start, usage.granularity))),
+    ),
     h('details', {}, h('summary', {}, 'The counts as a table'), countsTable(usage)),
   );
 }
