@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config, VerifierConfig } from './config.js';
+import { Accounts } from './accounts/accounts.js';
+import { WebSessions } from './auth/web-sessions.js';
 import { ApiKeyService } from './keys/api-key-service.js';
 import { FastHmac } from './keys/fast-hmac.js';
 import { KeyFormat } from './keys/format.js';
@@ -14,6 +16,8 @@ import { DataVersionStamp, type ChangeFeed } from './keys/change-feed.js';
 import { PostgresChangeFeed } from './store/postgres-change-feed.js';
 import { AuditRepository } from './store/audit-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
+import { UsersRepository } from './store/users-repository.js';
+import { WebSessionsRepository } from './store/web-sessions-repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { openDatabase, type KeygateDb, type Store } from './store/database.js';
 import type { DatabaseOutages } from './store/outage.js';
@@ -41,6 +45,10 @@ export interface Keygate {
   userTokenSecretGenerated: boolean;
   verifier: KeyVerifier;
   exchange: ExchangeTokens;
+  /** Local accounts (users table). */
+  accounts: Accounts;
+  /** Browser sessions, whichever way they signed in (a password, OIDC). */
+  sessions: WebSessions;
   metrics: Metrics;
   /** Tells its watchers when the database stops answering and when it answers again. */
   databaseOutages: DatabaseOutages;
@@ -149,6 +157,9 @@ export async function openKeygate(
   const userTokenSecretGenerated = generatedSecret !== undefined && generatedSecret === userTokenSecret;
   const audit = new AuditTrail(new AuditRepository(db), parts.format, config.auditRetentionDays);
   const usage = new UsageHistory(apiKeys, new UsageRepository(db), config.auditRetentionDays);
+  const csrfKey = await getOrCreateSetting(db, 'session_csrf_key', () => randomBytes(32).toString('base64url'));
+  const sessions = new WebSessions(new WebSessionsRepository(db), Buffer.from(csrfKey, 'base64url'), config.signIn.sessionTtlSeconds);
+  const accounts = new Accounts(new UsersRepository(db), [sessions], { adminScope: config.adminScope, requiredScope: config.requiredScope });
   return {
     config,
     db,
@@ -161,6 +172,8 @@ export async function openKeygate(
     userTokenSecretGenerated,
     verifier: parts.verifier,
     exchange,
+    accounts,
+    sessions,
     metrics,
     databaseOutages: parts.databaseOutages,
     close: parts.close,

@@ -20,17 +20,27 @@ function tokenLine(keygate: Keygate): string {
   return `token secret: ${secret}; mint a user token (in this folder and environment): ${command}`;
 }
 
+/** The command that makes the first account, as the README runs the CLI (in the clone). */
+export const FIRST_ADMIN_COMMAND = 'npm run keygate -- users add admin --admin';
+
+/** What a start knows beyond its config: whether local accounts are on with none made yet. */
+export interface StartFacts {
+  noAccountsYet: boolean;
+}
+
 /**
  * What a person starting keygate needs to see once, as one log line (so the log stays one JSON
  * object a line, and the log level silences it): where it listens, where the docs are, which
  * database it runs on and how to get a token. No secret: the database URL loses its password,
- * and the token secret is only said to exist.
+ * and the token secret is only said to exist. With no account yet, the one command that makes the
+ * first admin (which asks for its password: none is printed).
  */
-export function startupBanner(keygate: Keygate, address: string): string {
+export function startupBanner(keygate: Keygate, address: string, facts: StartFacts): string {
   return [
     `keygate is ready at ${address}`,
     `docs: ${address}/docs`,
     `database: ${describeDatabase(keygate.config.database)}`,
+    ...(facts.noAccountsYet ? [`no accounts yet: create the first admin (it asks for a password) with ${FIRST_ADMIN_COMMAND}`] : []),
     tokenLine(keygate),
   ].join('; ');
 }

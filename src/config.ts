@@ -72,6 +72,9 @@ export interface Config extends VerifierConfig {
     verifyPerKey: number;
     /** Per client IP, on /verify and /validate. */
     verifyPerIp: number;
+    /** Sign-in attempts (password sign-ins and sign-ups) per account, and per client address. */
+    signInPerAccount: number;
+    signInPerIp: number;
   };
   /** How long clients may take, in milliseconds: slow ones must not hold connections forever. */
   http: HttpTimeouts;
@@ -84,6 +87,21 @@ export interface Config extends VerifierConfig {
   };
   /** Leak reports (POST /api/v1/leaks): whose signatures they need, and what a reported key gets. */
   leaks: LeakSettings;
+  /** Local accounts and browser sessions (/auth/...). */
+  signIn: SignInSettings;
+}
+
+export interface SignInSettings {
+  /** Local accounts sign in with a password; on unless OIDC mode is configured. */
+  localAccounts: boolean;
+  /** POST /auth/signup makes accounts (KEYGATE_SIGNUP=open); off by default. */
+  signup: boolean;
+  /** A browser session's absolute lifetime (KEYGATE_SESSION_TTL). */
+  sessionTtlSeconds: number;
+  /** The lifetime of an access token from /auth/login and /auth/refresh (KEYGATE_LOGIN_TOKEN_TTL). */
+  loginTokenTtlSeconds: number;
+  /** How long an unused refresh token stays good (KEYGATE_REFRESH_TOKEN_TTL); each use hands out a new one. */
+  refreshTokenTtlSeconds: number;
 }
 
 /** Where the public keys that sign leak reports are published: GitHub's list at a URL, or a file of the same JSON. */
@@ -175,6 +193,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('KEYGATE_SECRET must be at least 32 bytes long');
   }
   const maxExpiresDays = integer('KEYGATE_MAX_EXPIRES_DAYS', 3650, 1, 36500);
+  const maxTokenTtlSeconds = integer('KEYGATE_MAX_TOKEN_TTL_SECONDS', 30 * 86_400, 60, 366 * 86_400);
+  const oidc = readOidc(read);
 
   return {
     ...loadVerifierConfig(env),
@@ -183,11 +203,11 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: readTrustProxy(read('KEYGATE_TRUST_PROXY')),
     logLevel: readLogLevel(read('KEYGATE_LOG_LEVEL')),
     secret,
-    oidc: readOidc(read),
+    oidc,
     requiredScope: read('KEYGATE_REQUIRED_SCOPE'),
     adminScope: read('KEYGATE_ADMIN_SCOPE') ?? 'keygate:admin',
     auditRetentionDays: integer('KEYGATE_AUDIT_RETENTION_DAYS', 365, 0, 36_500),
-    maxTokenTtlSeconds: integer('KEYGATE_MAX_TOKEN_TTL_SECONDS', 30 * 86_400, 60, 366 * 86_400),
+    maxTokenTtlSeconds,
     maxKeysPerUser: integer('KEYGATE_MAX_KEYS_PER_USER', 5, 1, 1000),
     defaultExpiresDays: Math.min(365, maxExpiresDays),
     maxExpiresDays,
@@ -197,6 +217,8 @@ export function loadConfig(env: Env = process.env): Config {
       managePerUser: integer('KEYGATE_RATE_LIMIT_MANAGE_PER_USER', 120, 0, 10_000_000),
       verifyPerKey: integer('KEYGATE_RATE_LIMIT_VERIFY_PER_KEY', 6_000, 0, 100_000_000),
       verifyPerIp: integer('KEYGATE_RATE_LIMIT_VERIFY_PER_IP', 60_000, 0, 100_000_000),
+      signInPerAccount: integer('KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT', 10, 0, 1_000_000),
+      signInPerIp: integer('KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP', 30, 0, 1_000_000),
     },
     http: readHttpTimeouts(integer),
     exchange: {
@@ -206,6 +228,25 @@ export function loadConfig(env: Env = process.env): Config {
       privateJwk: read('KEYGATE_EXCHANGE_PRIVATE_JWK'),
     },
     leaks: readLeakSettings(read),
+    signIn: readSignInSettings(read, integer, { oidc: oidc !== undefined, maxTokenTtlSeconds }),
+  };
+}
+
+function readSignInSettings(
+  read: (name: string) => string | undefined,
+  integer: EnvReader['integer'],
+  context: { oidc: boolean; maxTokenTtlSeconds: number },
+): SignInSettings {
+  const signup = read('KEYGATE_SIGNUP') ?? 'off';
+  if (signup !== 'open' && signup !== 'off') throw new ConfigError(`KEYGATE_SIGNUP must be open or off, got "${signup}"`);
+  // Bounded by the longest lifetime keygate accepts of a local token: a longer one would be refused.
+  const { maxTokenTtlSeconds } = context;
+  return {
+    localAccounts: !context.oidc,
+    signup: signup === 'open' && !context.oidc,
+    sessionTtlSeconds: integer('KEYGATE_SESSION_TTL', 43_200, 1, 366 * 86_400),
+    loginTokenTtlSeconds: integer('KEYGATE_LOGIN_TOKEN_TTL', Math.min(3600, maxTokenTtlSeconds), 60, maxTokenTtlSeconds),
+    refreshTokenTtlSeconds: integer('KEYGATE_REFRESH_TOKEN_TTL', 30 * 86_400, 60, 366 * 86_400),
   };
 }
 

@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
   const address = await server.listen({ host: keygate.config.host, port: keygate.config.port });
-  server.log.info(startupBanner(keygate, address));
+  const noAccountsYet = keygate.config.signIn.localAccounts && (await keygate.accounts.count()) === 0;
+  server.log.info(startupBanner(keygate, address, { noAccountsYet }));
 }
 
 /** The one line a start-up failure of a known cause is told in; undefined for others, whose stack is printed. */

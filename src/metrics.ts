@@ -10,7 +10,7 @@ export interface Metrics {
 }
 
 /** The rate limits keygate enforces, as /metrics labels them. */
-export type RateLimitName = 'manage_user' | 'verify_key' | 'verify_ip';
+export type RateLimitName = 'manage_user' | 'verify_key' | 'verify_ip' | 'sign_in_account' | 'sign_in_ip';
 
 export interface RateLimitObserver {
   /** A request was refused with 429 by this limit. */
@@ -19,7 +19,7 @@ export interface RateLimitObserver {
   storeFailed(): void;
 }
 
-const RATE_LIMITS: RateLimitName[] = ['manage_user', 'verify_key', 'verify_ip'];
+const RATE_LIMITS: RateLimitName[] = ['manage_user', 'verify_key', 'verify_ip', 'sign_in_account', 'sign_in_ip'];
 
 const RESULTS = VERIFICATION_RESULTS;
 

@@ -16,6 +16,7 @@ import { adminRoutes } from './http/admin-routes.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { auditRoutes } from './http/audit-routes.js';
 import { dashboardRoutes } from './http/dashboard-routes.js';
+import { sessionRoutes } from './http/session-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { leaksRoute } from './http/leaks-route.js';
 import { selfRevokeRoute } from './http/self-revoke-route.js';
@@ -235,9 +236,13 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const rateLimits = await installRateLimits(app, config, keygate.metrics.rateLimits, (presented) =>
     keygate.verifier.authenticKeyId(presented),
   );
-  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.usage, keygate.users, keygate.exchange, rateLimits.manage));
-  await app.register(adminRoutes(keygate.apiKeys, keygate.usage, keygate.users, keygate.exchange, keygate.changes, config.adminScope, rateLimits.manage));
-  await app.register(auditRoutes(keygate.audit, keygate.users, keygate.exchange, rateLimits.manage));
+  const authentication = { users: keygate.users, exchange: keygate.exchange, sessions: keygate.sessions };
+  await app.register(apiKeyRoutes(keygate.apiKeys, keygate.usage, authentication, rateLimits.manage));
+  await app.register(adminRoutes(keygate.apiKeys, keygate.usage, authentication, keygate.changes, config.adminScope, rateLimits.manage));
+  await app.register(auditRoutes(keygate.audit, authentication, rateLimits.manage));
+  const { accounts, sessions } = keygate;
+  // OIDC sign-in in the browser has no route yet: /auth/config says so.
+  await app.register(sessionRoutes({ accounts, sessions, settings: config.signIn, adminScope: config.adminScope, oidc: false, rateLimit: rateLimits.signIn }));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));

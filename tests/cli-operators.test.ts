@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -9,39 +8,20 @@ import { EXIT_CODES, exitCodeOf } from '../src/cli/errors.js';
 import { UsageError } from '../src/cli/options.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { Conflict, InvalidInput, LimitReached, NotFound } from '../src/errors.js';
-import { CLI_SCRIPT, freshDatabase, temporaryFolder, type TestDatabase } from './support/keygate.js';
+import { runCli, type Ran } from './support/cli.js';
+import { freshDatabase, temporaryFolder, type TestDatabase } from './support/keygate.js';
 
 // `keygate keys ...` and `keygate audit` as an operator types them: the real binary in a process
 // of its own, on a real database (a SQLite file, or in the PostgreSQL pass a fresh database),
 // judged by stdout, stderr and exit code. The keys it prints are verified by a keygate opened on
 // the same database in this process, as a server on it would verify them.
 
-interface Ran {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The OS user the CLI acts as, which the audit trail names. */
 const OPERATOR = userInfo().username;
 
-const SPAWN_TIMEOUT_MS = 30_000;
-
 /** Runs `keygate ...args` on `databaseUrl`, with nothing else of this process's environment but PATH. */
 function keygateCommand(databaseUrl: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_SCRIPT, ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: SPAWN_TIMEOUT_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runCli(databaseUrl, args, '', env);
 }
 
 /** The single line of stderr (failing when there are more, or none). */

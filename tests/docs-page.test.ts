@@ -37,6 +37,11 @@ const OPERATIONS = [
   { method: 'GET', path: '/api/v1/admin/api-keys/{key_id}/usage', summary: 'Get Api Key Usage' },
   { method: 'GET', path: '/api/v1/audit', summary: 'List Audit Events' },
   { method: 'POST', path: '/api/v1/leaks', summary: 'Report Leaked Keys' },
+  { method: 'GET', path: '/auth/config', summary: 'Sign-in Options' },
+  { method: 'POST', path: '/auth/session', summary: 'Sign In' },
+  { method: 'GET', path: '/auth/session', summary: 'Current Session' },
+  { method: 'DELETE', path: '/auth/session', summary: 'Sign Out' },
+  { method: 'POST', path: '/auth/signup', summary: 'Sign Up' },
 ];
 
 interface ShownOperation {

@@ -44,6 +44,11 @@ const OPERATIONS = {
   admin_get_api_key_usage: 'adminGetApiKeyUsage',
   list_audit_events: 'listAuditEvents',
   report_leaked_keys: 'reportLeakedKeys',
+  get_auth_config: 'getAuthConfig',
+  start_session: 'startSession',
+  get_session: 'getSession',
+  end_session: 'endSession',
+  sign_up: 'signUp',
 } as const;
 type SdkFunctionName = (typeof OPERATIONS)[keyof typeof OPERATIONS];
 

@@ -46,6 +46,8 @@ const OPTION_OF_FIELD: Record<string, string> = {
   since: '--since',
   until: '--until',
   limit: '--limit',
+  username: '<username>',
+  password: 'password',
 };
 
 /** Where the refused value came from: its option, and the field inside it when that is deeper (scopes.1, metadata.a). */

@@ -6,6 +6,7 @@ import { KEYS_GROUP } from './keys.js';
 import { HELP_OPTION, parseCommand, UsageError } from './options.js';
 import { print } from './output.js';
 import { TOKEN_COMMAND } from './token.js';
+import { USERS_GROUP } from './users.js';
 
 // `keygate <command> ...`: finds the command the words name, runs it, and turns what it throws
 // into one line on stderr and an exit code (errors.ts).
@@ -17,6 +18,8 @@ Commands:
       Manage every user's API keys as the operator ("keygate keys --help").
   audit [--user <id>] [--key <key_id>] [--action <action>] [--since <time>] ...
       Print the audit trail: who changed which key, and refused attempts.
+  users add|list|remove|set-password ...
+      Manage the local accounts that sign in with a password ("keygate users --help").
   token --user <id> [--ttl <duration>] [--scope <scope> ...]
       Print a bearer token for user <id>, signed like the server's (same environment).
   help [<command>]
@@ -28,7 +31,7 @@ Options:
   -h, --help     Print this help.
   --version      Print keygate's version.
 
-"keygate <command> --help" prints a command's options. keys, audit and token open the server's
+"keygate <command> --help" prints a command's options. keys, users, audit and token open the server's
 database: run them in its environment (the same folder, DATABASE_URL, KEYGATE_SECRET). keys and
 audit act as "cli:<your OS user>", which the audit trail records.
 
@@ -36,9 +39,9 @@ Exit codes:
   ${EXIT_CODES.ok}  Success.
   ${EXIT_CODES.failed}  keygate could not run: a setting, a database that does not answer, a failure of its own.
   ${EXIT_CODES.usage}  A mistake in the command line, or a value keygate refuses (the line names the option).
-  ${EXIT_CODES.notFound}  No API key has that key_id.
+  ${EXIT_CODES.notFound}  No API key has that key_id (no account has that username).
   ${EXIT_CODES.refused}  Refused by a rule or a race: the user holds the most keys allowed, or a concurrent
-     change of the key won (look again and retry).`;
+     change of the key won (look again and retry), or the username is taken.`;
 
 const HELP_USAGE = `Usage: keygate help [<command>]
 
@@ -69,9 +72,9 @@ function help(args: string[]): void {
 const HELP_COMMAND: Command = { name: 'help', usage: HELP_USAGE, run: help };
 const VERSION_COMMAND: Command = { name: 'version', usage: VERSION_USAGE, run: version };
 
-const GROUPS: CommandGroup[] = [KEYS_GROUP];
+const GROUPS: CommandGroup[] = [KEYS_GROUP, USERS_GROUP];
 
-const COMMANDS: Command[] = [...KEYS_GROUP.commands, AUDIT_COMMAND, TOKEN_COMMAND, HELP_COMMAND, VERSION_COMMAND];
+const COMMANDS: Command[] = [...KEYS_GROUP.commands, ...USERS_GROUP.commands, AUDIT_COMMAND, TOKEN_COMMAND, HELP_COMMAND, VERSION_COMMAND];
 
 function usageOf(name: string): string | undefined {
   return (GROUPS.find((group) => group.name === name) ?? COMMANDS.find((command) => command.name === name))?.usage;

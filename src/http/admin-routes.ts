@@ -5,10 +5,9 @@ import { ENVIRONMENTS } from '../keys/format.js';
 import { closedObject, KEY_STATUSES } from '../keys/key-settings.js';
 import type { UsageHistory } from '../keys/usage-history.js';
 import type { KeyChanges } from '../keys/key-changes.js';
-import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
-import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { detailsResponse, issuedKeyResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
+import type { CallerAuthentication } from './authenticate.js';
 import { CREATE_FIELDS, managementContext, oneKeyRoutes, security, type OneKeyRoutes } from './api-keys-routes.js';
 import { closedQuery } from './query.js';
 import type { RateLimitHook } from './rate-limits.js';
@@ -50,14 +49,13 @@ const LISTING = pagedListing(
 export function adminRoutes(
   service: ApiKeyService,
   usage: UsageHistory,
-  users: UserTokenVerifier,
-  exchange: ExchangeTokens,
+  authentication: CallerAuthentication,
   changes: Pick<KeyChanges, 'refused'>,
   adminScope: string,
   rateLimit?: RateLimitHook,
 ) {
   return async (app: FastifyInstance): Promise<void> => {
-    managementContext(app, users, exchange, rateLimit);
+    managementContext(app, authentication, rateLimit);
     app.addHook('onRequest', requireAdmin(changes, adminScope));
 
     app.get(

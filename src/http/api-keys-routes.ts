@@ -2,11 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiKeyService, CreateKeyInput } from '../keys/api-key-service.js';
 import { GRANULARITIES, MAX_BUCKETS, type KeyUsage, type UsageHistory } from '../keys/usage-history.js';
 import { closedObject, SETTINGS_FIELDS } from '../keys/key-settings.js';
-import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
-import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { detailsResponse, keyResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
-import { requireBearerUser } from './authenticate.js';
+import { requireBearerUser, type CallerAuthentication } from './authenticate.js';
 import { closedQuery } from './query.js';
 import type { RateLimitHook } from './rate-limits.js';
 import {
@@ -50,13 +48,13 @@ export const CREATE_FIELDS = ['name', 'expires_days', 'environment', ...SETTINGS
 const MERGE_PATCH = 'application/merge-patch+json';
 
 /**
- * What every route that manages keys shares, in its encapsulated context: a bearer user token on
- * every request, the per-user rate limit, and PATCH's merge-patch body.
+ * What every route that manages keys shares, in its encapsulated context: a bearer user token (or
+ * a browser session) on every request, the per-user rate limit, and PATCH's merge-patch body.
  */
-export function managementContext(app: FastifyInstance, users: UserTokenVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook): void {
+export function managementContext(app: FastifyInstance, authentication: CallerAuthentication, rateLimit?: RateLimitHook): void {
   app.decorateRequest('caller', null as never);
   app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
-  app.addHook('onRequest', requireBearerUser(users, exchange));
+  app.addHook('onRequest', requireBearerUser(authentication));
   // Per user, so after the bearer hook; still before the body is read.
   if (rateLimit !== undefined) app.addHook('onRequest', rateLimit);
 }
@@ -64,12 +62,11 @@ export function managementContext(app: FastifyInstance, users: UserTokenVerifier
 export function apiKeyRoutes(
   service: ApiKeyService,
   usage: UsageHistory,
-  users: UserTokenVerifier,
-  exchange: ExchangeTokens,
+  authentication: CallerAuthentication,
   rateLimit?: RateLimitHook,
 ) {
   return async (app: FastifyInstance): Promise<void> => {
-    managementContext(app, users, exchange, rateLimit);
+    managementContext(app, authentication, rateLimit);
 
     app.post<{ Body: CreateBody | { request: CreateBody } }>(
       '/api/v1/api-keys/',

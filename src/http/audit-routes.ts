@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { AUDIT_ACTIONS } from '../audit/audit-event.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
-import type { ExchangeTokens } from '../tokens/exchange-tokens.js';
-import type { UserTokenVerifier } from '../tokens/user-tokens.js';
 import { auditEventResponse } from '../wire-format.js';
 import { callerActor } from './actor.js';
+import type { CallerAuthentication } from './authenticate.js';
 import { closedQuery } from './query.js';
 import { managementContext, security } from './api-keys-routes.js';
 import type { RateLimitHook } from './rate-limits.js';
@@ -23,9 +22,9 @@ const LISTING = pagedListing(
   },
 );
 
-export function auditRoutes(trail: AuditTrail, users: UserTokenVerifier, exchange: ExchangeTokens, rateLimit?: RateLimitHook) {
+export function auditRoutes(trail: AuditTrail, authentication: CallerAuthentication, rateLimit?: RateLimitHook) {
   return async (app: FastifyInstance): Promise<void> => {
-    managementContext(app, users, exchange, rateLimit);
+    managementContext(app, authentication, rateLimit);
 
     app.get(
       '/api/v1/audit',

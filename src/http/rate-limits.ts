@@ -6,6 +6,7 @@ import { byAddress, decide, decideOne, rateLimit, type Decision, type Limit, typ
 import type { KeyRateLimit } from '../keys/verifier.js';
 import type { RateLimitName, RateLimitObserver } from '../metrics.js';
 import { MemoryCounters, RedisStore, type WindowStore } from '../store/rate-limit-stores.js';
+import { usernameKey } from '../accounts/credentials.js';
 import { presentedKey } from './presented-key.js';
 
 // Requests per minute: per user on the four management endpoints; per key and per client address
@@ -57,6 +58,11 @@ export interface RateLimitHooks {
   verify: RateLimitHook | undefined;
   /** For the verifier, on the verification routes: per valid key. */
   perKey: KeyRateLimit | undefined;
+  /**
+   * For the password sign-ins (and sign-ups), per account and per client address: a preHandler,
+   * since the account is named in the body, which the route's schema has checked by then.
+   */
+  signIn: RateLimitHook | undefined;
 }
 
 /** The key_id of text keygate issued (KeyVerifier.authenticKeyId), undefined for anything else. */
@@ -82,7 +88,7 @@ export async function installRateLimits(
   observer: RateLimitObserver,
   authenticKeyId: AuthenticKeyId,
 ): Promise<RateLimitHooks> {
-  const { manage, verify } = limitsOf(config, authenticKeyId);
+  const { manage, verify, signIn } = limitsOf(config, authenticKeyId);
   const { verifyPerKey } = config.rateLimits;
   // A key's own rate_limit applies even where the server's default is off.
   const enforce = enforcer(observer);
@@ -92,6 +98,7 @@ export async function installRateLimits(
       manage: memoryHook(manage, enforce),
       verify: memoryHook(verify, enforce),
       perKey: keyRateLimit(verifyPerKey, new MemoryCounters(WINDOW_MS), observer),
+      signIn: memoryHook(signIn, enforce),
     };
   }
   const store = new RedisStore(config.redisUrl, app.log, () => observer.storeFailed());
@@ -101,6 +108,7 @@ export async function installRateLimits(
     manage: redisHook(manage, store, enforce),
     verify: redisHook(verify, store, enforce),
     perKey: keyRateLimit(verifyPerKey, store.counters('verify_key', WINDOW_MS), observer),
+    signIn: redisHook(signIn, store, enforce),
   };
 }
 
@@ -138,8 +146,8 @@ function keyRateLimit(defaultMax: number, counters: WindowStore, observer: RateL
   };
 }
 
-function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Limits; verify: Limits } {
-  const { managePerUser, verifyPerKey, verifyPerIp } = config.rateLimits;
+function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Limits; verify: Limits; signIn: Limits } {
+  const { managePerUser, verifyPerKey, verifyPerIp, signInPerAccount, signInPerIp } = config.rateLimits;
   const keyOf: Record<Whose, KeyOf> = {
     user: (request) => request.caller.userId,
     // Only a key keygate issued counts against its key_id, and the verifier counts it (see
@@ -152,7 +160,11 @@ function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Lim
       return keyId === undefined ? byAddress(addressKey(request.ip)) : undefined;
     },
     address: (request) => addressKey(request.ip),
+    // Every attempt counts, right or wrong: counting only failures would tell an attacker which
+    // guess was right by the limit it did not use up. Case-insensitively, as usernames compare.
+    account: (request) => usernameKey((request.body as { username: string }).username),
   };
+  const SIGN_IN = { windowMs: WINDOW_MS, counted: 'sign-in attempt', fieldsOnEveryResponse: false } as const;
   const of = (...limits: (Limit<RateLimitName> | undefined)[]): Limits => {
     const on = limits.filter((limit) => limit !== undefined);
     return { limits: on, keyOf: on.map((limit) => keyOf[limit.whose]) };
@@ -171,6 +183,10 @@ function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Lim
     verify: of(
       rateLimit({ name: 'verify_key', max: verifyPerKey, whose: 'key', ...VERIFICATION }),
       rateLimit({ name: 'verify_ip', max: verifyPerIp, whose: 'address', ...VERIFICATION }),
+    ),
+    signIn: of(
+      rateLimit({ name: 'sign_in_account', max: signInPerAccount, whose: 'account', ...SIGN_IN }),
+      rateLimit({ name: 'sign_in_ip', max: signInPerIp, whose: 'address', ...SIGN_IN }),
     ),
   };
 }

@@ -10,8 +10,8 @@
 // binds first decides and describes the answer: a refusing limit before an allowing one, then of
 // two alike the one whose window ends later (the longer wait), then the one listed first.
 
-/** Whose requests share a counter: the caller's user, the presented key, the client address. */
-export type Whose = 'user' | 'key' | 'address';
+/** Whose requests share a counter: the caller's user, the presented key, the client address, the account signed in to. */
+export type Whose = 'user' | 'key' | 'address' | 'account';
 
 export interface Limit<Name extends string = string> {
   /** As metrics label it, e.g. verify_key. */
@@ -145,6 +145,7 @@ function binds(a: Limit, aWindow: Window, b: Limit, bWindow: Window): boolean {
 
 function whoseWords(limit: Limit, key: string): string {
   if (limit.whose === 'user') return 'per user';
+  if (limit.whose === 'account') return 'for this account';
   return limit.whose === 'address' || key.startsWith(ADDRESS_KEY_PREFIX) ? 'from this address' : 'for this key';
 }
 

@@ -84,6 +84,41 @@ export interface InstanceTable {
   acked_position: string | number;
 }
 
+/** bigint columns: node-postgres reads them as text, SQLite as numbers. */
+type Milliseconds = string | number;
+
+/** A local account (src/accounts/accounts.ts). */
+export interface UserTable {
+  user_id: string;
+  username: string;
+  /** argon2id, as a PHC string; the password itself is never stored. */
+  password_hash: string;
+  admin: number;
+  created_at: string;
+  credentials_changed_at_ms: Milliseconds;
+}
+
+/** A browser's session (src/auth/web-sessions.ts): the cookie's value is never stored, only its SHA-256. */
+export interface WebSessionTable {
+  session_hash: string;
+  user_id: string;
+  username: string;
+  /** Space-separated, fixed at sign-in. */
+  scopes: string;
+  created_at_ms: Milliseconds;
+  expires_at_ms: Milliseconds;
+}
+
+/** A refresh token of POST /auth/refresh (src/auth/refresh-tokens.ts), by the SHA-256 of its value. */
+export interface RefreshTokenTable {
+  token_hash: string;
+  family_id: string;
+  user_id: string;
+  created_at_ms: Milliseconds;
+  expires_at_ms: Milliseconds;
+  used_at_ms: Milliseconds | null;
+}
+
 export interface Database {
   keygate_instances: InstanceTable;
   api_keys: ApiKeyTable;
@@ -91,4 +126,7 @@ export interface Database {
   key_usage: KeyUsageTable;
   key_owners: KeyOwnerTable;
   settings: SettingTable;
+  users: UserTable;
+  web_sessions: WebSessionTable;
+  refresh_tokens: RefreshTokenTable;
 }

@@ -17,6 +17,11 @@ export interface Caller {
 export interface UserTokenVerifier {
   /** The caller a bearer token names; throws Unauthenticated or Forbidden. */
   verify(token: string): Promise<Caller>;
+  /**
+   * The caller `userId` with these scopes is, judged as a token carrying them would be (the
+   * required scope, the admin scope): how a browser session's caller is made.
+   */
+  callerOf(userId: string, scopes: Iterable<string>): Caller;
 }
 
 /** Local tokens name keygate as both issuer and audience. */
@@ -66,6 +71,13 @@ export function createUserTokenVerifier(options: {
   const { oidc, requiredScope, adminScope } = options;
   const verifyToken = oidc ? oidcTokenVerifier(oidc) : localTokenVerifier(options.secret, options.maxTokenTtlSeconds);
 
+  const callerOf = (userId: string, given: Iterable<string>): Caller => {
+    const scopes = new Set(given);
+    if (requiredScope !== undefined && !scopes.has(requiredScope)) {
+      throw new Forbidden(`Token lacks the required scope "${requiredScope}"`, { missingScope: requiredScope });
+    }
+    return { userId, scopes, admin: scopes.has(adminScope) };
+  };
   return {
     async verify(token) {
       let payload: JWTPayload;
@@ -74,13 +86,9 @@ export function createUserTokenVerifier(options: {
       } catch (error) {
         throw translateJoseError(error);
       }
-      const userId = userIdOf(payload);
-      const scopes = scopesOf(payload, oidc?.rolesClaim);
-      if (requiredScope !== undefined && !scopes.has(requiredScope)) {
-        throw new Forbidden(`Token lacks the required scope "${requiredScope}"`, { missingScope: requiredScope });
-      }
-      return { userId, scopes, admin: scopes.has(adminScope) };
+      return callerOf(userIdOf(payload), scopesOf(payload, oidc?.rolesClaim));
     },
+    callerOf,
   };
 }
 
