@@ -88,14 +88,19 @@ function showPage(route: Route): void {
   }
 }
 
-function draw(): void {
+/**
+ * Draws the page the address names. After a move within the dashboard focus goes to the new
+ * page's heading (a screen reader starts reading there); on the first load it stays at the
+ * document's start, so that the first Tab reaches the skip link.
+ */
+function draw(moveFocus: boolean): void {
   const route = routeOf(location.hash);
   drawHeader(route);
   pageChanged();
   showPage(route);
   const heading = main.querySelector<HTMLElement>('h1');
   document.title = heading?.textContent ? `${heading.textContent} · keygate` : 'keygate';
-  heading?.focus();
+  if (moveFocus) heading?.focus();
 }
 
 async function start(): Promise<void> {
@@ -106,7 +111,7 @@ async function start(): Promise<void> {
     main.replaceChildren(failureBox(error, () => void start()));
     return;
   }
-  draw();
+  draw(false);
 }
 
 whenSessionEnds(() => {
@@ -114,12 +119,12 @@ whenSessionEnds(() => {
   forgetSession();
   signInNotice = 'Your session has ended: sign in again.';
   afterSignIn = location.hash || '#/keys';
-  draw();
+  draw(true);
 });
 // The skip link moves focus without touching the address, which names the page.
 document.querySelector('.skip-link')?.addEventListener('click', (event) => {
   event.preventDefault();
   main.focus();
 });
-window.addEventListener('hashchange', draw);
+window.addEventListener('hashchange', () => draw(true));
 void start();
