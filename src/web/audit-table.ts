@@ -16,8 +16,9 @@ function changesText(event: AuditEvent): string {
   const changes = Object.entries(event.changes).map(([field, change]) =>
     change.old === null ? `${field}: ${JSON.stringify(change.new)}` : `${field}: ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`,
   );
-  const reason = typeof event.detail.reason === 'string' ? [`reason: ${event.detail.reason}`] : [];
-  return [...changes, ...reason].join('; ');
+  // The detail says what no field change does: a rotation's grace, a refusal's reason.
+  const detail = Object.entries(event.detail).map(([name, value]) => `${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  return [...changes, ...detail].join('; ');
 }
 
 function eventRow(event: AuditEvent, withKey: boolean): HTMLElement {
@@ -30,7 +31,7 @@ function eventRow(event: AuditEvent, withKey: boolean): HTMLElement {
     labelledCell('By', `${event.actor.type} ${event.actor.id}`),
     withKey ? labelledCell('Key', event.key_id === null ? h('span', { class: 'muted' }, 'none') : h('code', {}, event.key_id)) : null,
     withKey ? labelledCell('Owner', event.owner_id ?? '') : null,
-    labelledCell('Changes', changesText(event)),
+    labelledCell('Changes', h('span', { class: 'long' }, changesText(event))),
   );
 }
 
