@@ -145,6 +145,19 @@ async function auditActions(page: Page): Promise<string[]> {
   return page.locator('table.events tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-action') ?? ''));
 }
 
+// One browser for the whole file, started once.
+before(async () => {
+  if (SKIP) return;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
 describe('the dashboard in a browser', { skip: SKIP }, () => {
   let alice: Visit;
   /** Alice's first key: its key_id and the key as last copied. */
@@ -156,15 +169,11 @@ describe('the dashboard in a browser', { skip: SKIP }, () => {
     await addAccount('alice');
     await addAccount('bob');
     await addAccount('root', true);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
     alice = await visit();
   });
 
   after(async () => {
-    await browser?.close();
+    await alice?.context.close();
     await server?.close();
   });
 
@@ -176,6 +185,9 @@ describe('the dashboard in a browser', { skip: SKIP }, () => {
     await page.getByLabel('Password').first().fill('not the password');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').filter({ hasText: 'Invalid username or password' }).waitFor();
+    // What /auth/config says by default: local accounts only (no sign-up, no OIDC provider).
+    assert.equal(await page.getByRole('heading', { name: 'New here? Create an account' }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'Sign in with your provider' }).count(), 0);
     await assertAccessible(page, 'sign-in');
     await photograph(page, 'sign-in');
 
@@ -195,7 +207,7 @@ describe('the dashboard in a browser', { skip: SKIP }, () => {
     await page.getByLabel('Name').fill('Production');
     await page.getByLabel('Scopes').fill('tools:read tools:call');
     await page.getByLabel('Verifications allowed').fill('1000');
-    await page.getByLabel('Refilled to that every').selectOption('month');
+    await page.getByLabel('Refilled to that number').selectOption('month');
     await assertAccessible(page, 'create');
     await photograph(page, 'create');
     await page.getByRole('button', { name: 'Create key' }).click();
@@ -413,6 +425,11 @@ describe('the dashboard in a browser', { skip: SKIP }, () => {
     await page.getByRole('button', { name: 'Try again' }).click();
     await page.getByRole('heading', { name: 'Sign in to keygate' }).waitFor();
     await page.getByText('Your session has ended: sign in again.').waitFor();
+    await page.getByLabel('Username').first().fill('alice');
+    await page.getByLabel('Password').first().fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.locator('table.keys').waitFor();
+    assert.equal(new URL(page.url()).hash, '#/keys', 'signed in again, back on the page the session ended on');
     assert.deepEqual(alice.problems, [], 'no outside request, no page error, no CSP violation');
   });
 
@@ -534,5 +551,33 @@ describe('the dashboard in a browser', { skip: SKIP }, () => {
     } finally {
       await keyboard.context.close();
     }
+  });
+});
+
+describe('the sign-in page of a server with open sign-up', { skip: SKIP }, () => {
+  let open: RunningKeygate;
+  let page: Page;
+
+  before(async () => {
+    open = await startKeygate({ KEYGATE_SIGNUP: 'open' });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+  });
+
+  after(async () => {
+    await page?.context().close();
+    await open?.close();
+  });
+
+  test('offers sign-up beside sign-in, and a new account lands signed in on its empty list', async () => {
+    await page.goto(`${open.baseUrl}/`);
+    const signUp = page.getByRole('region', { name: 'New here? Create an account' });
+    await signUp.waitFor();
+    await signUp.getByLabel('Username').fill('carol');
+    await signUp.getByLabel('Password').fill(PASSWORD);
+    await signUp.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'No keys yet' }).waitFor();
+    assert.match(await page.locator('header').innerText(), /Signed in as carol/);
   });
 });

@@ -23,10 +23,6 @@ let signInNotice: string | undefined;
 /** Where to go back to after signing in. */
 let afterSignIn = '#/keys';
 
-const OIDC_FAILURES: Record<string, string> = {
-  access_denied: 'Signing in with your provider was cancelled.',
-};
-
 function drawHeader(route: Route): void {
   const session = signedIn();
   const link = (href: string, label: string, current: boolean) => h('a', { href, 'aria-current': current ? 'page' : undefined }, label);
@@ -64,11 +60,15 @@ function showPage(route: Route): void {
   const session = signedIn();
   if (route.page === 'signin' || session === undefined) {
     if (route.page !== 'signin') afterSignIn = location.hash || '#/keys';
-    const notice = signInNotice ?? (route.page === 'signin' && route.error ? OIDC_FAILURES[route.error] ?? `Signing in with your provider failed (${route.error}).` : undefined);
+    // A failed provider sign-in comes back as #/signin?error=<code>.
+    const notice = signInNotice ?? (route.page === 'signin' && route.error ? `Signing in with your provider failed (${route.error}).` : undefined);
     signInNotice = undefined;
     signInView(main, notice, () => {
-      location.hash = afterSignIn === '#/signin' ? '#/keys' : afterSignIn;
+      const target = afterSignIn.startsWith('#/signin') ? '#/keys' : afterSignIn;
       afterSignIn = '#/keys';
+      // A session that ended leaves the address as it was: signing in again draws that page anew.
+      if (location.hash === target) draw(true);
+      else location.hash = target;
     });
     return;
   }

@@ -11,8 +11,16 @@ export function field(label: string, control: Control, hint?: string): HTMLEleme
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), hintElement, control);
 }
 
-export function select(name: string, options: readonly string[], selected?: string): HTMLSelectElement {
-  return h('select', { name }, options.map((option) => h('option', { value: option, selected: option === selected }, option)));
+/** A choice of `options`: each a value shown as it is, or a value and the text that shows it. */
+export function select(name: string, options: readonly (string | readonly [value: string, text: string])[], selected?: string): HTMLSelectElement {
+  return h(
+    'select',
+    { name },
+    options.map((option) => {
+      const [value, text] = typeof option === 'string' ? [option, option] : option;
+      return h('option', { value, selected: value === selected }, text);
+    }),
+  );
 }
 
 /** Scopes as a person types them: separated by spaces or commas. */

@@ -10,7 +10,12 @@ import type { CreatedKey } from '../types.js';
 // optional quota; then the key, shown this once.
 
 const DEFAULT_EXPIRES_DAYS = 90;
-const REFILL_INTERVALS = ['none', 'hour', 'day', 'month'] as const;
+const REFILLS = [
+  ['none', 'never'],
+  ['hour', 'every hour'],
+  ['day', 'every day'],
+  ['month', 'every month'],
+] as const;
 
 function quotaOf(remaining: number | undefined, refillInterval: string): Record<string, unknown> | undefined {
   if (remaining === undefined) return undefined;
@@ -23,7 +28,7 @@ export function createKeyView(main: HTMLElement): void {
   const environment = select('environment', ['live', 'test'], 'live');
   const scopes = h('input', { name: 'scopes', autocomplete: 'off', spellcheck: 'false' });
   const quota = h('input', { name: 'quota', type: 'number', min: 0, step: 1 });
-  const refill = select('refill', REFILL_INTERVALS, 'none');
+  const refill = select('refill', REFILLS, 'none');
   const error = h('div', { class: 'form-error', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Create key');
   const form = h(
@@ -38,7 +43,7 @@ export function createKeyView(main: HTMLElement): void {
       {},
       h('legend', {}, 'Quota (optional)'),
       field('Verifications allowed', quota, 'Empty: unlimited.'),
-      field('Refilled to that every', refill),
+      field('Refilled to that number', refill),
     ),
     error,
     h('div', { class: 'actions' }, h('a', { href: '#/keys' }, 'Cancel'), submit),
