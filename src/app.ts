@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config, VerifierConfig } from './config.js';
 import { Accounts } from './accounts/accounts.js';
+import { RefreshTokens } from './auth/refresh-tokens.js';
 import { WebSessions } from './auth/web-sessions.js';
 import { ApiKeyService } from './keys/api-key-service.js';
 import { FastHmac } from './keys/fast-hmac.js';
@@ -16,6 +17,7 @@ import { DataVersionStamp, type ChangeFeed } from './keys/change-feed.js';
 import { PostgresChangeFeed } from './store/postgres-change-feed.js';
 import { AuditRepository } from './store/audit-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
+import { RefreshTokensRepository } from './store/refresh-tokens-repository.js';
 import { UsersRepository } from './store/users-repository.js';
 import { WebSessionsRepository } from './store/web-sessions-repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
@@ -49,6 +51,8 @@ export interface Keygate {
   accounts: Accounts;
   /** Browser sessions, whichever way they signed in (a password, OIDC). */
   sessions: WebSessions;
+  /** The refresh tokens of POST /auth/refresh. */
+  refreshTokens: RefreshTokens;
   metrics: Metrics;
   /** Tells its watchers when the database stops answering and when it answers again. */
   databaseOutages: DatabaseOutages;
@@ -159,7 +163,8 @@ export async function openKeygate(
   const usage = new UsageHistory(apiKeys, new UsageRepository(db), config.auditRetentionDays);
   const csrfKey = await getOrCreateSetting(db, 'session_csrf_key', () => randomBytes(32).toString('base64url'));
   const sessions = new WebSessions(new WebSessionsRepository(db), Buffer.from(csrfKey, 'base64url'), config.signIn.sessionTtlSeconds);
-  const accounts = new Accounts(new UsersRepository(db), [sessions], { adminScope: config.adminScope, requiredScope: config.requiredScope });
+  const refreshTokens = new RefreshTokens(new RefreshTokensRepository(db), config.signIn.refreshTokenTtlSeconds);
+  const accounts = new Accounts(new UsersRepository(db), { adminScope: config.adminScope, requiredScope: config.requiredScope });
   return {
     config,
     db,
@@ -174,6 +179,7 @@ export async function openKeygate(
     exchange,
     accounts,
     sessions,
+    refreshTokens,
     metrics,
     databaseOutages: parts.databaseOutages,
     close: parts.close,

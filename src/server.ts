@@ -17,6 +17,7 @@ import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { auditRoutes } from './http/audit-routes.js';
 import { dashboardRoutes } from './http/dashboard-routes.js';
 import { sessionRoutes } from './http/session-routes.js';
+import { tokenRoutes } from './http/token-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
 import { leaksRoute } from './http/leaks-route.js';
 import { selfRevokeRoute } from './http/self-revoke-route.js';
@@ -165,7 +166,10 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
         ? false
         : {
             level: config.logLevel,
-            redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+              censor: '[redacted]',
+            },
             // Fastify's own, with the URL redacted: clients do put keys in query strings and paths.
             serializers: {
               req: (request: FastifyRequest) => ({
@@ -240,9 +244,10 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(keygate.apiKeys, keygate.usage, authentication, rateLimits.manage));
   await app.register(adminRoutes(keygate.apiKeys, keygate.usage, authentication, keygate.changes, config.adminScope, rateLimits.manage));
   await app.register(auditRoutes(keygate.audit, authentication, rateLimits.manage));
-  const { accounts, sessions } = keygate;
+  const { accounts, sessions, refreshTokens, users, userTokenSecret } = keygate;
   // OIDC sign-in in the browser has no route yet: /auth/config says so.
   await app.register(sessionRoutes({ accounts, sessions, settings: config.signIn, adminScope: config.adminScope, oidc: false, rateLimit: rateLimits.signIn }));
+  await app.register(tokenRoutes({ accounts, refreshTokens, users, settings: config.signIn, userTokenSecret, rateLimit: rateLimits.signIn }));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { addAccount, browserCall, signIn } from './support/accounts.js';
-import { runCli } from './support/cli.js';
-import { call, keygateForTests, startKeygate } from './support/keygate.js';
+import { runCli, type Ran } from './support/cli.js';
+import { redisSkip, startRedis } from './support/redis.js';
+import { call, CLI_SCRIPT, freshDatabase, keygateForTests, spawnKeygate, startKeygate, temporaryFolder, type TestDatabase } from './support/keygate.js';
 
 // Local accounts and the browser session, over a real socket against a real keygate, with the
 // accounts made by the real CLI on the same database.
@@ -271,5 +274,309 @@ describe('in OIDC mode', () => {
     const answer = await signIn(server.baseUrl, 'alice', PASSWORD);
     assert.equal(answer.status, 404);
     assert.match(answer.body.detail, /OIDC mode/);
+  });
+});
+
+describe('POST /auth/login and POST /auth/refresh, for scripts', () => {
+  const server = keygateForTests({ KEYGATE_LOGIN_TOKEN_TTL: '600' });
+  const login = (username: string, password: string) => call(server.baseUrl, 'POST', '/auth/login', { json: { username, password } });
+  const refresh = (json: unknown) => call(server.baseUrl, 'POST', '/auth/refresh', { json });
+
+  test("answers the seed's shape; the token works as Bearer on the key routes, and an admin's on the admin routes", async () => {
+    await addAccount(server.databaseUrl, 'alice', PASSWORD);
+    await addAccount(server.databaseUrl, 'root', PASSWORD, { admin: true });
+    const user = await login('alice', PASSWORD);
+    assert.equal(user.status, 200, JSON.stringify(user.body));
+    assert.deepEqual(Object.keys(user.body).sort(), ['access_token', 'expires_in', 'roles', 'token_type', 'user_id', 'username']);
+    assert.equal(user.body.token_type, 'bearer');
+    assert.equal(user.body.expires_in, 600);
+    assert.deepEqual(user.body.roles, []);
+    assert.equal(user.headers.get('cache-control'), 'no-store');
+    const created = await call(server.baseUrl, 'POST', KEYS, { token: user.body.access_token, json: { name: 'script key' } });
+    assert.equal(created.status, 201);
+    assert.equal((await call(server.baseUrl, 'GET', ADMIN_KEYS, { token: user.body.access_token })).status, 403);
+
+    const admin = await login('root', PASSWORD);
+    assert.deepEqual(admin.body.roles, ['admin']);
+    const every = await call(server.baseUrl, 'GET', ADMIN_KEYS, { token: admin.body.access_token });
+    assert.equal(every.status, 200);
+    assert.ok(every.body.keys.some((key: { key_id: string }) => key.key_id === created.body.key_id));
+  });
+
+  test('an unknown username and a wrong password get the same 401; malformed bodies a 422', async () => {
+    const unknown = await login('nobody', PASSWORD);
+    const wrong = await login('alice', 'not the password');
+    assert.equal(unknown.status, 401);
+    assert.deepEqual(unknown.body, wrong.body);
+    assert.deepEqual(unknown.body, { detail: 'Invalid username or password' });
+    const missing = await call(server.baseUrl, 'POST', '/auth/login', { json: { username: 'alice' } });
+    assert.equal(missing.status, 422);
+    assert.deepEqual(missing.body.detail[0].loc, ['body', 'password']);
+  });
+
+  test('current_token yields a fresh access token and a first refresh token; each refresh token works once and hands out the next', async () => {
+    const { body } = await login('alice', PASSWORD);
+    const first = await refresh({ current_token: body.access_token });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(Object.keys(first.body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
+    assert.match(first.body.refresh_token, /^kgrt_[A-Za-z0-9_-]{43}$/);
+    assert.equal((await call(server.baseUrl, 'GET', KEYS, { token: first.body.access_token })).status, 200);
+    const stored = await server.keygate.db.selectFrom('refresh_tokens').selectAll().execute();
+    assert.ok(stored.every((row) => !Object.values(row).includes(first.body.refresh_token)), 'only its hash is stored');
+
+    const second = await refresh({ refresh_token: first.body.refresh_token });
+    assert.equal(second.status, 200);
+    assert.notEqual(second.body.refresh_token, first.body.refresh_token);
+    assert.equal((await call(server.baseUrl, 'GET', KEYS, { token: second.body.access_token })).status, 200);
+    const third = await refresh({ refresh_token: second.body.refresh_token });
+    assert.equal(third.status, 200, 'the rotated token works');
+  });
+
+  test('a spent refresh token is refused and revokes its whole family; other sign-ins keep theirs', async () => {
+    const { body } = await login('alice', PASSWORD);
+    const family = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    const other = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    const next = (await refresh({ refresh_token: family })).body.refresh_token;
+
+    const reused = await refresh({ refresh_token: family });
+    assert.equal(reused.status, 401);
+    assert.match(reused.body.detail, /already used/);
+    const revoked = await refresh({ refresh_token: next });
+    assert.equal(revoked.status, 401, 'the family is revoked: the token rotated from the spent one is refused too');
+    assert.equal((await refresh({ refresh_token: other })).status, 200, 'another family is untouched');
+    assert.equal((await refresh({ refresh_token: 'kgrt_never-issued' })).status, 401);
+  });
+
+  test('of five refreshes of one token at once, exactly one succeeds; the others count as reuse and revoke the family', async () => {
+    const { body } = await login('alice', PASSWORD);
+    const token = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => refresh({ refresh_token: token })));
+    assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 401, 401, 401, 401]);
+    const winner = answers.find((answer) => answer.status === 200)!;
+    assert.equal((await refresh({ refresh_token: winner.body.refresh_token })).status, 401, 'the family is revoked');
+  });
+
+  test('a changed password or a removed account ends refresh tokens and current_token refreshes', async () => {
+    await addAccount(server.databaseUrl, 'frank', PASSWORD);
+    const { body } = await login('frank', PASSWORD);
+    const refreshToken = (await refresh({ current_token: body.access_token })).body.refresh_token;
+    // iat counts whole seconds: a token from before the change must be from an earlier second.
+    await sleep(1000 - (Date.now() % 1000) + 10);
+    const changed = await runCli(server.databaseUrl, ['users', 'set-password', 'frank'], 'a brand new password\n');
+    assert.equal(changed.status, 0, changed.stderr);
+    assert.equal((await refresh({ refresh_token: refreshToken })).status, 401);
+    const stale = await refresh({ current_token: body.access_token });
+    assert.equal(stale.status, 401);
+    assert.match(stale.body.detail, /password has changed/);
+
+    const fresh = await login('frank', 'a brand new password');
+    assert.equal((await refresh({ current_token: fresh.body.access_token })).status, 200);
+    assert.equal((await runCli(server.databaseUrl, ['users', 'remove', 'frank'])).status, 0);
+    assert.equal((await refresh({ current_token: fresh.body.access_token })).status, 401, 'no account, no refresh');
+  });
+
+  test('a token for a user with no account, or not of this server, is not refreshed', async () => {
+    assert.equal((await refresh({ current_token: await server.tokenFor('no-account') })).status, 401);
+    assert.equal((await refresh({ current_token: 'not.a.token' })).status, 401);
+  });
+
+  const badBodies: [string, unknown][] = [
+    ['neither token', {}],
+    ['both tokens', { refresh_token: 'kgrt_x', current_token: 'y' }],
+    ['a number', { refresh_token: 5 }],
+    ['an extra field', { refresh_token: 'kgrt_x', scope: 'admin' }],
+  ];
+  for (const [what, json] of badBodies) {
+    test(`a refresh with ${what} is a 422 with a detail`, async () => {
+      const answer = await refresh(json);
+      assert.equal(answer.status, 422, JSON.stringify(answer.body));
+      assert.ok(Array.isArray(answer.body.detail) && typeof answer.body.detail[0].msg === 'string');
+    });
+  }
+});
+
+describe('keygate users', () => {
+  let folder: string;
+  let database: TestDatabase;
+  before(async () => {
+    folder = temporaryFolder();
+    database = await freshDatabase(folder);
+  });
+  after(async () => {
+    await database.drop();
+    rmSync(folder, { recursive: true, force: true });
+  });
+  const users = (args: string[], stdin = '') => runCli(database.url, ['users', ...args], stdin);
+  const oneLine = (ran: Ran) => {
+    assert.match(ran.stderr, /^[^\n]+\n$/, `one line on stderr: ${JSON.stringify(ran.stderr)}`);
+    return ran.stderr.trimEnd();
+  };
+
+  test('add, list (a table and --json), set-password and remove, each saying what it did', async () => {
+    assert.equal((await users(['add', 'Alice', '--admin'], `${PASSWORD}\n`)).stdout, 'Added admin account Alice.\n');
+    assert.equal((await users(['add', 'bob'], `${PASSWORD}\r\n`)).stdout, 'Added account bob.\n');
+    const table = (await users(['list'])).stdout.trimEnd().split('\n').map((line) => line.split(/ {2,}/));
+    assert.deepEqual(table.map((row) => row.slice(0, 2)), [['USERNAME', 'ADMIN'], ['Alice', 'yes'], ['bob', 'no']]);
+    const listed = JSON.parse((await users(['list', '--json'])).stdout);
+    assert.deepEqual(listed.map((account: object) => Object.keys(account).sort()), [['admin', 'created_at', 'user_id', 'username'], ['admin', 'created_at', 'user_id', 'username']]);
+    assert.deepEqual(listed.map((account: { user_id: string }) => account.user_id), ['Alice', 'bob']);
+    assert.ok(!JSON.stringify(listed).includes('argon2'), 'never a hash');
+
+    assert.match((await users(['set-password', 'bob'], 'the next long password\n')).stdout, /^Set a new password for bob/);
+    assert.match((await users(['remove', 'BOB'])).stdout, /^Removed account bob/);
+    assert.deepEqual(JSON.parse((await users(['list', '--json'])).stdout).map((account: { username: string }) => account.username), ['Alice']);
+  });
+
+  const refusals: [string, string[], string, number, RegExp][] = [
+    ['a taken username, in another case', ['add', 'alice'], `${PASSWORD}\n`, 4, /^keygate users add: The username "alice" is taken$/],
+    ['a short password', ['add', 'carol'], 'too short\n', 2, /^keygate users add: password: A password is at least 12 characters$/],
+    ['a password of two lines', ['add', 'carol'], `${PASSWORD}\nsecond line\n`, 2, /must be one line/],
+    ['a bad username', ['add', 'has space'], `${PASSWORD}\n`, 2, /^keygate users add: <username>: A username is 1 to 64/],
+    ['no username', ['add'], '', 2, /<username> is required/],
+    ['remove of an unknown account', ['remove', 'nobody'], '', 3, /No account is named "nobody"/],
+    ['set-password of an unknown account', ['set-password', 'nobody'], `${PASSWORD}\n`, 3, /No account is named "nobody"/],
+    ['an unknown option', ['list', '--all'], '', 2, /unknown option --all/],
+  ];
+  for (const [what, args, stdin, status, message] of refusals) {
+    test(`${what}: exit ${status}, one line naming it, and no password in it`, async () => {
+      const ran = await users(args, stdin);
+      assert.equal(ran.status, status, ran.stderr);
+      assert.match(oneLine(ran), message);
+      for (const secret of [PASSWORD, 'too short', 'second line']) assert.ok(!ran.stderr.includes(secret));
+      assert.equal(ran.stdout, '');
+    });
+  }
+
+  test('keygate users --help lists the subcommands', async () => {
+    const ran = await runCli(database.url, ['users', '--help']);
+    assert.equal(ran.status, 0);
+    for (const subcommand of ['add', 'list', 'remove', 'set-password']) assert.match(ran.stdout, new RegExp(`^  ${subcommand}\\b`, 'm'));
+  });
+
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  /** `keygate users add <name>` at a terminal (util-linux script gives it one), typing `typed` at each prompt. */
+  const atTerminal = (name: string, typed: string[]) =>
+    new Promise<{ status: number | null; output: string }>((resolve, reject) => {
+      const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI_SCRIPT)} users add ${name}`;
+      const child = spawn('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH, DATABASE_URL: database.url }, timeout: 30_000 });
+      let output = '';
+      let prompts = 0;
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        // Typed only once the prompt is out: by then the terminal no longer echoes.
+        const seen = output.split('Password').length - 1;
+        for (; prompts < seen; prompts++) child.stdin.write(`${typed[prompts] ?? ''}\r`);
+      });
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, output }));
+    });
+
+  test('at a terminal the password is asked twice and never echoed', { skip: !hasScript && 'no script(1) on this machine' }, async () => {
+    const made = await atTerminal('terminal-user', ['typed at a terminal', 'typed at a terminal']);
+    assert.equal(made.status, 0, made.output);
+    assert.match(made.output, /Password: [\s\S]*Password again: [\s\S]*Added account terminal-user\./);
+    assert.ok(!made.output.includes('typed at a terminal'), 'no echo');
+    const differ = await atTerminal('terminal-user2', ['typed at a terminal', 'typed otherwise....']);
+    assert.equal(differ.status, 2);
+    assert.match(differ.output, /the two passwords differ/);
+  });
+});
+
+describe('the sign-in log', () => {
+  test('says who signed in and who was refused, and never the password', async () => {
+    const folder = temporaryFolder();
+    const database = await freshDatabase(folder);
+    const server = await spawnKeygate({ DATABASE_URL: database.url, KEYGATE_SECRET: 'a-test-secret-that-is-32-bytes-long!!' }, folder);
+    try {
+      await addAccount(database.url, 'alice', PASSWORD);
+      assert.equal((await signIn(server.baseUrl, 'alice', PASSWORD)).status, 200);
+      assert.equal((await signIn(server.baseUrl, 'alice', 'a wrong password here')).status, 401);
+      assert.equal((await call(server.baseUrl, 'POST', '/auth/login', { json: { username: 'alice', password: PASSWORD } })).status, 200);
+      const output = await server.waitForOutput(/"via":"login"/);
+      assert.match(output, /"signIn":\{"via":"session","username":"alice","outcome":"succeeded"\}/);
+      assert.match(output, /"signIn":\{"via":"session","username":"alice","outcome":"refused"\}/);
+      for (const password of [PASSWORD, 'a wrong password here']) assert.ok(!output.includes(password), 'no password in the log');
+    } finally {
+      await server.stop();
+      await database.drop();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('hostile input to the /auth routes', () => {
+  const server = keygateForTests({ KEYGATE_SIGNUP: 'open', KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '0', KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT: '0' });
+  const raw = async (method: string, path: string, body: string | undefined, headers: Record<string, string> = {}) => {
+    const response = await fetch(server.baseUrl + path, { method, body, headers: { 'content-type': 'application/json', ...headers } });
+    const text = await response.text();
+    return { status: response.status, text, body: text === '' ? undefined : JSON.parse(text) };
+  };
+  /** A 4xx with a detail (a string, or 422's list), and no stack trace. */
+  const assertRefusedWithDetail = (answer: { status: number; text: string; body: any }, what: string) => {
+    assert.ok(answer.status >= 400 && answer.status < 500, `${what}: ${answer.status} ${answer.text}`);
+    assert.ok(typeof answer.body?.detail === 'string' || Array.isArray(answer.body?.detail), `${what}: ${answer.text}`);
+    assert.ok(!/\bat .+:\d+:\d+/.test(answer.text), `${what}: no stack trace`);
+  };
+
+  const hostileBodies: [string, string][] = [
+    ['a NUL in the username', JSON.stringify({ username: 'a\u0000b', password: PASSWORD })],
+    ['a lone surrogate in the username', JSON.stringify({ username: 'lone\ud800', password: PASSWORD })],
+    ['control characters', JSON.stringify({ username: '\u0007\u001b[31m', password: `${PASSWORD}\u0000` })],
+    ['a username over 255 characters', JSON.stringify({ username: 'u'.repeat(300), password: PASSWORD })],
+    ['objects for strings', JSON.stringify({ username: { $ne: null }, password: [PASSWORD] })],
+    ['a __proto__ member', `{"username":"alice","password":"${PASSWORD}","__proto__":{"admin":true}}`],
+    ['a constructor member', `{"username":"alice","password":"${PASSWORD}","constructor":{"prototype":{"admin":true}}}`],
+    ['null', 'null'],
+    ['a string', '"alice"'],
+    ['truncated JSON', '{"username":"alice","password":'],
+    ['a body over 16 KiB', JSON.stringify({ username: 'alice', password: 'p'.repeat(20_000) })],
+  ];
+  for (const path of ['/auth/session', '/auth/login', '/auth/signup']) {
+    test(`POST ${path} answers every hostile body with a 4xx and a detail, and makes no account`, async () => {
+      const before = await server.keygate.accounts.count();
+      for (const [what, body] of hostileBodies) assertRefusedWithDetail(await raw('POST', path, body), what);
+      assertRefusedWithDetail(await raw('POST', path, 'username=alice', { 'content-type': 'application/x-www-form-urlencoded' }), 'a form body');
+      assert.equal(await server.keygate.accounts.count(), before);
+    });
+  }
+
+  test('POST /auth/refresh answers hostile tokens with a 4xx and a detail', async () => {
+    const bodies: [string, unknown][] = [
+      ['a NUL', { refresh_token: 'kgrt_\u0000' }],
+      ['a lone surrogate', { current_token: 'ey\udc00.x.y' }],
+      ['an oversized token', { current_token: 'e'.repeat(9000) }],
+      ['a token with alg none', { current_token: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.` }],
+      ['an object', { refresh_token: { $gt: '' } }],
+    ];
+    for (const [what, json] of bodies) assertRefusedWithDetail(await raw('POST', '/auth/refresh', JSON.stringify(json)), what);
+  });
+
+  test('odd cookies and CSRF headers are a 401 or 403 with a detail, never a 500', async () => {
+    const cookies = ['keygate_session=%ZZ', 'keygate_session=', 'keygate_session="unterminated', `keygate_session=${'x'.repeat(4000)}`, 'a=b; keygate_session=1; keygate_session=2', '=; ;;'];
+    for (const cookie of cookies) {
+      assertRefusedWithDetail(await raw('GET', '/auth/session', undefined, { cookie }), `GET /auth/session with ${cookie.slice(0, 40)}`);
+      assertRefusedWithDetail(await raw('GET', KEYS, undefined, { cookie }), `GET ${KEYS} with ${cookie.slice(0, 40)}`);
+      assertRefusedWithDetail(await raw('DELETE', '/auth/session', undefined, { cookie, 'x-csrf-token': '\u00ff'.repeat(50) }), `DELETE with ${cookie.slice(0, 40)}`);
+    }
+  });
+});
+
+describe('sign-in limits shared in Redis', { skip: redisSkip }, () => {
+  test('two instances count one account\'s attempts together', async () => {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.url, KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT: '3', KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '0' };
+    const a = await startKeygate(env);
+    const b = await startKeygate({ ...env, DATABASE_URL: a.databaseUrl });
+    try {
+      await addAccount(a.databaseUrl, 'alice', PASSWORD);
+      const answers = [];
+      for (const server of [a, b, a, b]) answers.push((await signIn(server.baseUrl, 'alice', PASSWORD)).status);
+      assert.deepEqual(answers, [200, 200, 200, 429]);
+    } finally {
+      // The second instance first: the first owns the database and drops it on close.
+      await b.close();
+      await a.close();
+      await redis.close();
+    }
   });
 });

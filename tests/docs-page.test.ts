@@ -42,6 +42,8 @@ const OPERATIONS = [
   { method: 'GET', path: '/auth/session', summary: 'Current Session' },
   { method: 'DELETE', path: '/auth/session', summary: 'Sign Out' },
   { method: 'POST', path: '/auth/signup', summary: 'Sign Up' },
+  { method: 'POST', path: '/auth/login', summary: 'Login' },
+  { method: 'POST', path: '/auth/refresh', summary: 'Refresh Token' },
 ];
 
 interface ShownOperation {

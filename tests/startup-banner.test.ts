@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { openKeygate } from '../src/app.js';
+import { FIRST_ADMIN_COMMAND } from '../src/banner.js';
 import { describeDatabase } from '../src/config.js';
 import { loadConfig } from '../src/config.js';
 import { call, exitCode, freshDatabase, MAIN_SCRIPT, onPostgres, spawnKeygate, temporaryFolder, TEST_SECRET, type TestDatabase } from './support/keygate.js';
+import { runCli } from './support/cli.js';
 import { freePort } from './support/ports.js';
 
 // The line `npm start` prints once it listens: what a person needs to go on (address, docs,
@@ -17,6 +19,7 @@ import { freePort } from './support/ports.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'banner-test-password-never-shown';
+const ACCOUNT_PASSWORD = 'the first admin password';
 const BANNER = /"msg":"(keygate is ready at [^"]*)"/;
 
 /** The banner line of a process's output (fails when there is none). */
@@ -71,6 +74,7 @@ describe('the start-up banner', () => {
       const shown = describeDatabase(onPostgres ? { kind: 'postgres', url: env.DATABASE_URL! } : { kind: 'sqlite', path: join(folder, 'data/keygate.db') });
       assert.ok(banner.includes(`database: ${shown};`), banner);
       assert.match(banner, /token secret: generated at this start and kept in the database;/);
+      assert.ok(banner.includes(`; no accounts yet: create the first admin (it asks for a password) with ${FIRST_ADMIN_COMMAND};`), banner);
 
       const mint = /mint a user token \(in this folder and environment\): (node \S+ token --user) <id>$/.exec(banner);
       assert.ok(mint?.[1], banner);
@@ -107,12 +111,27 @@ describe('the start-up banner', () => {
     }
   });
 
+  test('once an account exists, the first-admin line is gone, and no password is printed', async () => {
+    const databaseUrl = env.DATABASE_URL ?? `sqlite:${join(folder, 'data', 'keygate.db')}`;
+    const added = await runCli(databaseUrl, ['users', 'add', 'admin', '--admin'], `${ACCOUNT_PASSWORD}\n`);
+    assert.equal(added.status, 0, added.stderr);
+    const server = await spawnKeygate(env, folder);
+    try {
+      const banner = bannerOf(await server.waitForOutput(BANNER));
+      assert.ok(!banner.includes('no accounts yet'), banner);
+      assert.ok(!server.output().includes(ACCOUNT_PASSWORD));
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('in OIDC mode it names the provider instead of a mint command', async () => {
     const oidc = { KEYGATE_OIDC_ISSUER: 'https://id.example.com', KEYGATE_OIDC_AUDIENCE: 'keygate' };
     const server = await spawnKeygate({ ...env, ...oidc }, folder);
     try {
       const banner = bannerOf(await server.waitForOutput(BANNER));
       assert.match(banner, /user tokens: from https:\/\/id\.example\.com \(OIDC mode\)$/);
+      assert.ok(!banner.includes('no accounts yet'), 'no local accounts in OIDC mode');
       assert.ok(!banner.includes('token --user'));
     } finally {
       await server.stop();

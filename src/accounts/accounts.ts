@@ -1,6 +1,6 @@
 import { Conflict, NotFound } from '../errors.js';
 import type { UserRow, UsersRepository } from '../store/users-repository.js';
-import { checkNewPassword, checkPasswordSize, hashPassword, PasswordChecker, usernameKey, validUsername } from './credentials.js';
+import { checkNewPassword, checkPasswordSize, hashPassword, isUsername, PasswordChecker, usernameKey, validUsername } from './credentials.js';
 
 // Local accounts: made by the operator (`keygate users add`) or, when sign-up is open, by
 // anyone; a user_id that is the username, so that an account and the keys a token for the same
@@ -13,11 +13,6 @@ export interface Account {
   createdAt: string;
   /** When the password was last set (ms since the epoch): tokens issued before it are not refreshed. */
   credentialsChangedAtMs: number;
-}
-
-/** What holds sign-ins of an account (sessions, refresh tokens), ended when it goes or its password changes. */
-export interface SignInHolder {
-  endAllOf(userId: string): Promise<void>;
 }
 
 /** The scopes an account's sign-in carries: what makes it an admin, and what every caller must have. */
@@ -36,7 +31,6 @@ export class Accounts {
 
   constructor(
     private readonly repository: UsersRepository,
-    private readonly holders: readonly SignInHolder[],
     private readonly scopes: AccountScopes,
     private readonly now: () => number = Date.now,
   ) {}
@@ -68,15 +62,17 @@ export class Accounts {
 
   /** The account of that username (in any case). */
   async find(username: string): Promise<Account | undefined> {
-    const row = await this.repository.findByKey(usernameKey(username));
+    const row = await this.row(username);
     return row === undefined ? undefined : accountOf(row);
   }
 
-  /** Deletes the account and ends its sign-ins; the keys it holds stay its user's. NotFound when there is none. */
+  /**
+   * Deletes the account and ends its sign-ins (sessions, refresh tokens) with it; the keys it
+   * holds stay its user's. NotFound when there is none.
+   */
   async remove(username: string): Promise<Account> {
     const account = await this.existing(username);
-    await this.repository.delete(account.userId);
-    await this.endSignIns(account.userId);
+    if (!(await this.repository.delete(account.userId))) throw this.notFound(username);
     return account;
   }
 
@@ -86,7 +82,6 @@ export class Accounts {
     const account = await this.existing(username);
     const changedAtMs = this.now();
     if (!(await this.repository.setPassword(account.userId, await hashPassword(password), changedAtMs))) throw this.notFound(username);
-    await this.endSignIns(account.userId);
     return { ...account, credentialsChangedAtMs: changedAtMs };
   }
 
@@ -96,15 +91,33 @@ export class Accounts {
    */
   async signIn(username: string, password: string): Promise<Account | undefined> {
     checkPasswordSize(password);
-    const row = await this.repository.findByKey(usernameKey(username));
+    const row = await this.row(username);
     const matches = await this.passwords.matches(row?.passwordHash, password);
     return row !== undefined && matches ? accountOf(row) : undefined;
+  }
+
+  /**
+   * Whether the account is still as it was signed in: not removed, its password not changed.
+   * Asked after a sign-in has stored what it hands out: a removal or password change that
+   * committed meanwhile ended the sign-ins it could see, but not one stored after it.
+   */
+  async isCurrent(account: Account): Promise<boolean> {
+    const now = await this.find(account.username);
+    return now !== undefined && now.userId === account.userId && now.credentialsChangedAtMs === account.credentialsChangedAtMs;
   }
 
   /** The scopes a sign-in of this account carries, fixed when it signs in. */
   scopesOf(account: Account): string[] {
     const { adminScope, requiredScope } = this.scopes;
     return [...(requiredScope === undefined ? [] : [requiredScope]), ...(account.admin ? [adminScope] : [])];
+  }
+
+  /**
+   * The row of that username; none, without asking the database, for text that can be no
+   * username (a NUL, which PostgreSQL's text refuses, among it).
+   */
+  private row(username: string): Promise<UserRow | undefined> {
+    return isUsername(username) ? this.repository.findByKey(usernameKey(username)) : Promise.resolve(undefined);
   }
 
   private async existing(username: string): Promise<Account> {
@@ -115,9 +128,5 @@ export class Accounts {
 
   private notFound(username: string): NotFound {
     return new NotFound(`No account is named "${username}"`);
-  }
-
-  private async endSignIns(userId: string): Promise<void> {
-    for (const holder of this.holders) await holder.endAllOf(userId);
   }
 }

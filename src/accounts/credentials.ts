@@ -17,9 +17,14 @@ export const PASSWORD_MIN_CHARACTERS = 12;
 /** argon2 reads any length; a bound keeps a sign-in from hashing megabytes. */
 export const PASSWORD_MAX_BYTES = 1024;
 
+/** Whether `value` may be a username at all: text that is not can name no account. */
+export function isUsername(value: string): boolean {
+  return value.length > 0 && value.length <= USERNAME_MAX_LENGTH && USERNAME.test(value);
+}
+
 /** The username, checked; `field` names it in the error (username, or the CLI's argument). */
 export function validUsername(value: string, field = 'username'): string {
-  if (value.length === 0 || value.length > USERNAME_MAX_LENGTH || !USERNAME.test(value)) {
+  if (!isUsername(value)) {
     throw new InvalidInput(
       field,
       `A username is 1 to ${USERNAME_MAX_LENGTH} ASCII letters, digits, '.', '_', '@' or '-', starting with a letter or digit`,

@@ -2,7 +2,7 @@ import { NotFound } from '../errors.js';
 import type { KeyDetails } from '../keys/api-key-service.js';
 import { MAX_PAGE_SIZE } from '../list-query.js';
 import { detailsResponse } from '../wire-format.js';
-import type { Command, CommandGroup } from './command.js';
+import { oneArgumentCommand, type Command, type CommandGroup } from './command.js';
 import { ISSUE_COMMANDS } from './issue-keys.js';
 import { asOperator } from './operator.js';
 import { HELP_OPTION, JSON_OPTION, parseCommand, requiredArgument, type Options } from './options.js';
@@ -149,33 +149,21 @@ function quotaText(quota: NonNullable<KeyDetails['settings']['quota']>, nextRefi
 
 /** disable and enable: a status change, and the words that tell it. */
 function statusCommand(name: 'disable' | 'enable', status: 'disabled' | 'active', what: string, done: string): Command {
-  const command = `keys ${name}`;
-  const usage = oneKeyUsage(name, what);
-  return {
-    name: command,
-    usage,
-    async run(args) {
-      const { values, positionals } = parseCommand(command, args, HELP_OPTION, 1);
-      if (values.help) return print(usage);
-      const keyId = requiredArgument(command, positionals, '<key_id>');
-      await asOperator(({ apiKeys }, actor) => apiKeys.setStatus(actor, keyId, status));
-      print(`${done} API key ${keyId}.`);
-    },
-  };
+  return oneArgumentCommand(`keys ${name}`, oneKeyUsage(name, what), '<key_id>', async (keyId) => {
+    await asOperator(({ apiKeys }, actor) => apiKeys.setStatus(actor, keyId, status));
+    return `${done} API key ${keyId}.`;
+  });
 }
 
 const REVOKE_USAGE = oneKeyUsage('revoke', 'Deletes the key for good: it is refused from now on, and cannot be brought back.');
 
-async function revoke(args: string[]): Promise<void> {
-  const { values, positionals } = parseCommand('keys revoke', args, HELP_OPTION, 1);
-  if (values.help) return print(REVOKE_USAGE);
-  const keyId = requiredArgument('keys revoke', positionals, '<key_id>');
+const REVOKE_COMMAND = oneArgumentCommand('keys revoke', REVOKE_USAGE, '<key_id>', async (keyId) => {
   await asOperator(async ({ apiKeys }, actor) => {
     // HTTP's DELETE answers alike whether there was a key; an operator who mistyped it is told (exit 3).
     if (!(await apiKeys.revoke(actor, keyId))) throw new NotFound('API key not found');
   });
-  print(`Revoked API key ${keyId}.`);
-}
+  return `Revoked API key ${keyId}.`;
+});
 
 export const KEYS_GROUP: CommandGroup = {
   name: 'keys',
@@ -186,6 +174,6 @@ export const KEYS_GROUP: CommandGroup = {
     ...ISSUE_COMMANDS,
     statusCommand('disable', 'disabled', 'Disables the key: it is refused until "keygate keys enable" accepts it again.', 'Disabled'),
     statusCommand('enable', 'active', 'Enables a disabled key: it is accepted again.', 'Enabled'),
-    { name: 'keys revoke', usage: REVOKE_USAGE, run: revoke },
+    REVOKE_COMMAND,
   ],
 };

@@ -28,8 +28,9 @@ async function readPipedPassword(command: string): Promise<string> {
 /** One line read from the terminal in raw mode, echoing nothing; the prompt on stderr, so stdout stays the result. */
 function promptHidden(prompt: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows: whatever is typed once it is visible must not appear.
   input.setRawMode(true);
+  process.stderr.write(prompt);
   input.resume();
   input.setEncoding('utf8');
   return new Promise((resolve, reject) => {

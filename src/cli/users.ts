@@ -1,5 +1,5 @@
 import type { Account } from '../accounts/accounts.js';
-import type { Command, CommandGroup } from './command.js';
+import { oneArgumentCommand, type CommandGroup } from './command.js';
 import { asOperator } from './operator.js';
 import { HELP_OPTION, JSON_OPTION, parseCommand, requiredArgument, type Options } from './options.js';
 import { print, printJson } from './output.js';
@@ -90,19 +90,6 @@ function accountJson(account: Account) {
   return { user_id: account.userId, username: account.username, admin: account.admin, created_at: account.createdAt };
 }
 
-/** remove and set-password: one account named, a change, and the line that tells it. */
-function accountCommand(name: string, usage: string, change: (username: string) => Promise<string>): Command {
-  const command = `users ${name}`;
-  return {
-    name: command,
-    usage,
-    async run(args) {
-      const { values, positionals } = parseCommand(command, args, HELP_OPTION, 1);
-      if (values.help) return print(usage);
-      print(await change(requiredArgument(command, positionals, '<username>')));
-    },
-  };
-}
 
 export const USERS_GROUP: CommandGroup = {
   name: 'users',
@@ -110,11 +97,11 @@ export const USERS_GROUP: CommandGroup = {
   commands: [
     { name: 'users add', usage: ADD_USAGE, run: add },
     { name: 'users list', usage: LIST_USAGE, run: list },
-    accountCommand('remove', REMOVE_USAGE, async (username) => {
+    oneArgumentCommand('users remove', REMOVE_USAGE, '<username>', async (username) => {
       const account = await asOperator(({ accounts }) => accounts.remove(username));
       return `Removed account ${account.username}; its sessions are ended.`;
     }),
-    accountCommand('set-password', SET_PASSWORD_USAGE, async (username) => {
+    oneArgumentCommand('users set-password', SET_PASSWORD_USAGE, '<username>', async (username) => {
       // Read before the database is opened: a person may take a while to type it.
       const password = await readNewPassword('users set-password');
       const account = await asOperator(({ accounts }) => accounts.setPassword(username, password));

@@ -10,7 +10,8 @@ import { usernameKey } from '../accounts/credentials.js';
 import { presentedKey } from './presented-key.js';
 
 // Requests per minute: per user on the four management endpoints; per key and per client address
-// on /verify, /validate and forward-auth (one budget for all three). The limits and what they
+// on /verify, /validate and forward-auth (one budget for all three); per account and per client
+// address on the password sign-ins (/auth/session, /auth/login, /auth/signup). The limits and what they
 // decide are in limits/policy.ts; counters live in this process, or in Redis when REDIS_URL is
 // set, so that every instance shares them (store/rate-limit-stores.ts). This module reads the
 // request, counts, and answers.

@@ -76,6 +76,10 @@ export function sessionRoutes(options: SessionRoutesOptions) {
   const signedIn = async (request: FastifyRequest, reply: FastifyReply, account: Account, via: SignInVia) => {
     const identity = { userId: account.userId, username: account.username, scopes: accounts.scopesOf(account) };
     const started = await sessions.start(identity);
+    if (!(await accounts.isCurrent(account))) {
+      await sessions.end(started.cookieValue);
+      throw new Unauthenticated('The account was removed or its password changed while signing in: sign in again');
+    }
     setSessionCookie(request, reply, started);
     logSignIn(request, via, account.username, 'succeeded');
     return sessionAnswer(identity, started, adminScope);

@@ -1,9 +1,12 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { KeygateDb } from './database.js';
-import type { UserTable } from './schema.js';
+import type { Database, UserTable } from './schema.js';
 
 // The users table (local accounts). Usernames are found case-insensitively: `key` is the
-// lowercase form, and lower(username) is what the unique index holds.
+// lowercase form, and lower(username) is what the unique index holds. Removing an account or
+// changing its password ends its sign-ins (web sessions, refresh tokens) in the same
+// transaction: there is no moment, and no failure halfway, that leaves a removed account
+// signed in or a changed password's sessions alive.
 
 export interface UserRow {
   userId: string;
@@ -59,18 +62,33 @@ export class UsersRepository {
     return Number(count);
   }
 
-  /** Whether there was such a user. */
-  async delete(userId: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('users').where('user_id', '=', userId).executeTakeFirst();
-    return Number(result.numDeletedRows) === 1;
+  /** Deletes the user and its sign-ins; whether there was such a user. */
+  delete(userId: string): Promise<boolean> {
+    return this.endingSignIns(userId, async (trx) => {
+      const result = await trx.deleteFrom('users').where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows) === 1;
+    });
   }
 
-  async setPassword(userId: string, passwordHash: string, changedAtMs: number): Promise<boolean> {
-    const result = await this.db
-      .updateTable('users')
-      .set({ password_hash: passwordHash, credentials_changed_at_ms: changedAtMs })
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  /** Sets the password and ends the sign-ins made with the old one; whether there was such a user. */
+  setPassword(userId: string, passwordHash: string, changedAtMs: number): Promise<boolean> {
+    return this.endingSignIns(userId, async (trx) => {
+      const result = await trx
+        .updateTable('users')
+        .set({ password_hash: passwordHash, credentials_changed_at_ms: changedAtMs })
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    });
+  }
+
+  /** `change` and the end of the user's sessions and refresh tokens, in one transaction. */
+  private endingSignIns(userId: string, change: (trx: Transaction<Database>) => Promise<boolean>): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const changed = await change(trx);
+      await trx.deleteFrom('web_sessions').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('refresh_tokens').where('user_id', '=', userId).execute();
+      return changed;
+    });
   }
 }
