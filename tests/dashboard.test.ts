@@ -210,7 +210,11 @@ describe('the dashboard in a browser', { skip: SKIP }, () => {
     await page.getByLabel('Refilled to that number').selectOption('month');
     await assertAccessible(page, 'create');
     await photograph(page, 'create');
+    const creating = page.waitForRequest((request) => request.method() === 'POST' && request.url().endsWith('/api/v1/api-keys/'));
     await page.getByRole('button', { name: 'Create key' }).click();
+    const csrfToken = (await creating).headers()['x-csrf-token'];
+    const session = await page.evaluate(async () => (await (await fetch('/auth/session', { credentials: 'same-origin' })).json()) as { csrf_token: string });
+    assert.equal(csrfToken, session.csrf_token, "the create request carries the session's CSRF token");
     await page.getByTestId('api-key').waitFor();
 
     const apiKey = await copyShownKey(page);

@@ -13,7 +13,9 @@ export interface AuditFilters {
 }
 
 function changesText(event: AuditEvent): string {
-  const changes = Object.entries(event.changes).map(([field, change]) =>
+  // A revocation deletes the key: every field going to null says no more than the action does.
+  const fieldChanges = event.action === 'key.revoked' ? [] : Object.entries(event.changes);
+  const changes = fieldChanges.map(([field, change]) =>
     change.old === null ? `${field}: ${JSON.stringify(change.new)}` : `${field}: ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`,
   );
   // The detail says what no field change does: a rotation's grace, a refusal's reason.
