@@ -584,4 +584,18 @@ describe('the sign-in page of a server with open sign-up', { skip: SKIP }, () =>
     await page.getByRole('heading', { name: 'No keys yet' }).waitFor();
     assert.match(await page.locator('header').innerText(), /Signed in as carol/);
   });
+
+  test('offers the provider link (and no password form) when /auth/config says OIDC only, and says why a provider sign-in failed', async () => {
+    await page.route('**/auth/config', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ local_accounts: false, signup: false, oidc: true }) }),
+    );
+    await page.context().clearCookies();
+    await page.goto(`${open.baseUrl}/#/signin?error=access_denied`);
+    const provider = page.getByRole('link', { name: 'Sign in with your provider' });
+    await provider.waitFor();
+    assert.equal(await provider.getAttribute('href'), '/auth/oidc/start?return_to=/');
+    assert.equal(await page.getByLabel('Password').count(), 0, 'no password form in OIDC mode');
+    await page.getByRole('alert').filter({ hasText: 'Signing in with your provider failed (access_denied).' }).waitFor();
+    await page.unroute('**/auth/config');
+  });
 });

@@ -20,7 +20,7 @@ const CONTENT_TYPES: Record<string, string> = {
  * Everything the page may load comes from keygate itself; no inline script or style, no frame,
  * no form posting elsewhere.
  */
-export const DASHBOARD_CSP = [
+const DASHBOARD_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

@@ -4,7 +4,8 @@ import { failureBox, loadingBox, pageChanged, useAnnouncer } from './feedback.js
 import { routeOf, type Route } from './routes.js';
 import { forgetSession, resumeSession, signedIn, signOut } from './session.js';
 import { adminKeysView } from './views/admin-keys.js';
-import { adminOnlyView, auditTrailView } from './views/audit-trail.js';
+import { adminOnlyView } from './views/admin-only.js';
+import { auditTrailView } from './views/audit-trail.js';
 import { createKeyView } from './views/create-key.js';
 import { keyContext, keyPageView } from './views/key-page.js';
 import { myKeysView } from './views/my-keys.js';

@@ -5,7 +5,7 @@ export type Child = Node | string | number | null | undefined | false;
 type AttributeValue = string | number | boolean | undefined;
 type Listeners = Partial<Record<keyof HTMLElementEventMap, (event: Event) => unknown>>;
 /** Attributes by name (true: present, false or undefined: absent), and `on`: listeners by event. */
-export type Attributes = { [name: string]: AttributeValue | Listeners; on?: Listeners };
+type Attributes = { [name: string]: AttributeValue | Listeners; on?: Listeners };
 
 function apply(element: Element, attributes: Attributes, children: (Child | Child[])[]): void {
   for (const [name, value] of Object.entries(attributes)) {

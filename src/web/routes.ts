@@ -1,13 +1,19 @@
 // The dashboard's addresses: hash routes (#/keys/abc), so that the server serves one page and
 // a reload or a bookmark lands where it was. Only key_ids and filters are ever in them, never a key.
 
+/** What the admin pages search by: an owner, or one key. */
+export interface KeyFilters {
+  userId?: string;
+  keyId?: string;
+}
+
 export type Route =
   | { page: 'signin'; error?: string }
   | { page: 'keys' }
   | { page: 'create' }
   | { page: 'key'; keyId: string; admin: boolean }
-  | { page: 'admin-keys'; userId?: string; keyId?: string }
-  | { page: 'audit'; userId?: string; keyId?: string }
+  | ({ page: 'admin-keys' } & KeyFilters)
+  | ({ page: 'audit' } & KeyFilters)
   | { page: 'not-found' };
 
 export function routeOf(hash: string): Route {

@@ -6,7 +6,7 @@ import { h } from './dom.js';
 const LOCAL = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 /** "2026-12-02 05:30:00 UTC": the exact value, unambiguous in any locale. */
-export function utcText(iso: string): string {
+function utcText(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
 }
 

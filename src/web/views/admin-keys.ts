@@ -1,18 +1,13 @@
 import { ApiError, query, request } from '../api.js';
 import { h } from '../dom.js';
 import { failureBox, loadingBox } from '../feedback.js';
-import { field } from '../fields.js';
+import { filterForm } from '../filter-form.js';
 import { EVERY_KEY_COLUMNS, keyTable } from '../key-table.js';
-import { filteredHref, keyHref } from '../routes.js';
+import { keyHref, type KeyFilters } from '../routes.js';
 import type { KeyDetails, KeyPage } from '../types.js';
 
 // Every user's keys, for admins: by owner (GET /api/v1/admin/api-keys?user_id=, a page at a time)
 // or one key by its key_id. Anyone else gets the API's 403, said plainly.
-
-export interface AdminKeysFilters {
-  userId?: string;
-  keyId?: string;
-}
 
 async function oneKey(keyId: string): Promise<KeyPage> {
   try {
@@ -23,27 +18,10 @@ async function oneKey(keyId: string): Promise<KeyPage> {
   }
 }
 
-function searchForm(filters: AdminKeysFilters): HTMLFormElement {
-  const userId = h('input', { name: 'user_id', value: filters.userId ?? '', autocomplete: 'off', spellcheck: 'false' });
-  const keyId = h('input', { name: 'key_id', value: filters.keyId ?? '', autocomplete: 'off', spellcheck: 'false' });
-  const form = h(
-    'form',
-    { class: 'search', role: 'search' },
-    field('User ID', userId),
-    field('or Key ID', keyId),
-    h('button', { type: 'submit' }, 'Search'),
-  );
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    location.hash = filteredHref('#/admin/keys', { user_id: userId.value.trim(), key_id: keyId.value.trim() });
-  });
-  return form;
-}
-
-export function adminKeysView(main: HTMLElement, filters: AdminKeysFilters): void {
+export function adminKeysView(main: HTMLElement, filters: KeyFilters): void {
   const results = h('div');
   const pager = h('div', { class: 'pager' });
-  main.replaceChildren(h('h1', { tabindex: -1 }, 'All keys'), searchForm(filters), results, pager);
+  main.replaceChildren(h('h1', { tabindex: -1 }, 'All keys'), filterForm('#/admin/keys', filters, { userId: 'User ID', keyId: 'or Key ID' }, 'Search'), results, pager);
   const caption = filters.keyId ? `The key ${filters.keyId}` : filters.userId ? `Keys of ${filters.userId}, newest first` : "Every user's keys, newest first";
 
   const loadPage = async (cursor: string | undefined, pageNumber: number) => {
