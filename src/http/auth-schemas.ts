@@ -1,14 +1,14 @@
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARACTERS, USERNAME_MAX_LENGTH } from '../accounts/credentials.js';
 import { USER_ID_MAX_LENGTH } from '../text.js';
+import { errorAnswer } from './schemas.js';
 
 // What the /auth routes take and answer, as validated and as the OpenAPI document shows them.
 
 export const AUTH_TAGS = ['Auth'];
 
-const error = (description: string) => ({ description, $ref: 'ErrorResponse#' });
 export const VALIDATION_ERROR = { description: 'Validation Error: a missing or malformed field, a password over the bounds', $ref: 'HTTPValidationError#' };
-export const TOO_MANY_SIGN_INS = error('Too many sign-in attempts for this account or from this address (with Retry-After)');
-export const LOCAL_ACCOUNTS_OFF = error('Local accounts are off (OIDC mode), or, for sign-up, sign-up is not open');
+export const TOO_MANY_SIGN_INS = errorAnswer('Too many sign-in attempts for this account or from this address (with Retry-After)');
+export const LOCAL_ACCOUNTS_OFF = errorAnswer('Local accounts are off (OIDC mode), or, for sign-up, sign-up is not open');
 
 /**
  * A username and a password. The schema bounds the sizes (characters); the password's byte bound
@@ -56,8 +56,6 @@ export const AUTH_CONFIG_RESPONSE = {
 } as const;
 
 export const sessionErrors = {
-  401: error('No session: no session cookie, or one that has ended or expired'),
-  403: error('A cross-origin sign-in (Origin header), or, for DELETE, a missing or wrong X-CSRF-Token'),
+  401: errorAnswer('No session: no session cookie, or one that has ended or expired'),
+  403: errorAnswer('A cross-origin sign-in (Origin header), or, for DELETE, a missing or wrong X-CSRF-Token'),
 };
-
-export { error as errorAnswer };

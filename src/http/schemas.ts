@@ -427,17 +427,18 @@ export function isEmbeddedCreateBody(body: unknown): body is { request: unknown 
   return typeof body === 'object' && body !== null && 'request' in body;
 }
 
-const error = (description: string) => ({ description, $ref: 'ErrorResponse#' });
+/** An error answer as the document shows it: `{detail}`, with what it means here. */
+export const errorAnswer = (description: string) => ({ description, $ref: 'ErrorResponse#' });
 
 /** The error answers every contract endpoint documents, beside its own success answer. */
 export function contractResponses(success: Record<number, unknown>): Record<number, unknown> {
   return {
     ...success,
-    401: error('Unauthorized - Invalid or missing authentication token'),
-    403: error('Forbidden - Insufficient permissions'),
+    401: errorAnswer('Unauthorized - Invalid or missing authentication token'),
+    403: errorAnswer('Forbidden - Insufficient permissions'),
     422: { description: 'Validation Error', $ref: 'HTTPValidationError#' },
-    429: error('Too Many Requests - Rate limit exceeded'),
-    500: error('Internal Server Error'),
+    429: errorAnswer('Too Many Requests - Rate limit exceeded'),
+    500: errorAnswer('Internal Server Error'),
   };
 }
 

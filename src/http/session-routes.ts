@@ -9,7 +9,6 @@ import {
   AUTH_CONFIG_RESPONSE,
   AUTH_TAGS,
   credentialsBody,
-  errorAnswer,
   LOCAL_ACCOUNTS_OFF,
   NEW_PASSWORD_RULE,
   SESSION_RESPONSE,
@@ -19,6 +18,7 @@ import {
   VALIDATION_ERROR,
 } from './auth-schemas.js';
 import type { RateLimitHook } from './rate-limits.js';
+import { errorAnswer } from './schemas.js';
 import { clearSessionCookie, sessionCookieOf, setSessionCookie } from './session-cookie.js';
 import { logSignIn, type SignInVia } from './sign-in-log.js';
 

@@ -6,8 +6,9 @@ import type { SignInSettings } from '../config.js';
 import { InvalidInput, NotFound, Unauthenticated } from '../errors.js';
 import { closedObject } from '../keys/key-settings.js';
 import { mintLocalUserToken, type UserTokenVerifier } from '../tokens/user-tokens.js';
-import { AUTH_TAGS, credentialsBody, errorAnswer, LOCAL_ACCOUNTS_OFF, TOO_MANY_SIGN_INS, VALIDATION_ERROR } from './auth-schemas.js';
+import { AUTH_TAGS, credentialsBody, LOCAL_ACCOUNTS_OFF, TOO_MANY_SIGN_INS, VALIDATION_ERROR } from './auth-schemas.js';
 import type { RateLimitHook } from './rate-limits.js';
+import { errorAnswer } from './schemas.js';
 import { logSignIn } from './sign-in-log.js';
 
 // Sign-in for scripts and the seed's generated clients (their AuthApi): POST /auth/login trades
