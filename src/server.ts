@@ -15,6 +15,7 @@ import { Unavailable } from './errors.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { apiKeyRoutes } from './http/api-keys-routes.js';
 import { auditRoutes } from './http/audit-routes.js';
+import { dashboardRoutes } from './http/dashboard-routes.js';
 import { sessionRoutes } from './http/session-routes.js';
 import { tokenRoutes } from './http/token-routes.js';
 import { forwardAuthRoutes } from './http/forward-auth-routes.js';
@@ -255,5 +256,6 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(selfRevokeRoute(keygate.verifier, keygate.apiKeys, rateLimits.verify));
   await app.register(leaksRoute(config.leaks, keygate.verifier, keygate.apiKeys, rateLimits.verify));
+  await app.register(dashboardRoutes());
   return app;
 }

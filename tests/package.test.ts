@@ -39,11 +39,12 @@ function typeErrors(files: string[], options: ts.CompilerOptions): string[] {
 }
 
 describe('npm pack', () => {
-  test('ships the built library, its declarations and the README: no tests, bench, examples or sources', () => {
+  test('ships the built library, its declarations, the built dashboard and the README: no tests, bench, examples or sources', () => {
     const paths = pack(['--dry-run']).files.map((file) => file.path);
-    const stray = paths.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/src\/.+\.(js|d\.ts))$/.test(path));
+    const stray = paths.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/src\/.+\.(js|d\.ts)|dist\/web\/.+\.(js|css|html))$/.test(path));
     assert.deepEqual(stray, []);
-    for (const path of paths.filter((candidate) => candidate.endsWith('.js'))) {
+    assert.ok(paths.includes('dist/web/index.html'), 'the dashboard is shipped: an installed keygate serves it');
+    for (const path of paths.filter((candidate) => candidate.startsWith('dist/src/') && candidate.endsWith('.js'))) {
       assert.ok(paths.includes(path.replace(/\.js$/, '.d.ts')), `${path} has its declarations`);
     }
     const targets = [manifest.bin.keygate, manifest.types, ...Object.values<Record<string, string>>(manifest.exports).flatMap(Object.values)];
