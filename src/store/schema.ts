@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { ActorType } from '../audit/actor.js';
 import type { AuditAction, AuditOutcome } from '../audit/audit-event.js';
 
@@ -79,13 +80,25 @@ export interface KeyUsageTable {
 /** PostgreSQL only: an instance that holds warm entries (src/store/postgres-change-feed.ts). */
 export interface InstanceTable {
   instance_id: string;
-  /** By the database's clock, in ms since the epoch; bigint, which node-postgres reads as text. */
+  /**
+   * On PostgreSQL by the database's clock, in ms since the epoch (bigint, which node-postgres
+   * reads as text); on SQLite in ms of the machine's monotonic clock.
+   */
   lease_expires_ms: string | number;
   acked_position: string | number;
 }
 
+/** SQLite's change log (src/store/sqlite-change-feed.ts); PostgreSQL NOTIFYs instead. */
+export interface KeyChangeTable {
+  position: Generated<number>;
+  key_id: string;
+  /** The instance that made the change. */
+  writer: string;
+}
+
 export interface Database {
   keygate_instances: InstanceTable;
+  keygate_key_changes: KeyChangeTable;
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
   key_usage: KeyUsageTable;
