@@ -87,6 +87,10 @@ export class SqliteChangeFeed extends LeaseFeed {
     const shared = settings.clocks?.shared ?? machineClockMs;
     const connection = new SqliteDatabase(settings.path, { fileMustExist: true });
     connection.pragma('busy_timeout = 0');
+    // As keygate's own connection (database.ts): in WAL mode a commit then syncs nothing, so that
+    // an acknowledgement or a renewal never waits for the disk on the event loop. A lease or an
+    // acknowledgement lost to a power cut is one of processes that died with it.
+    connection.pragma('synchronous = NORMAL');
     connection.function('keygate_clock_ms', { deterministic: false }, () => shared());
     this.connection = connection;
     this.statements = prepareStatements(connection);
