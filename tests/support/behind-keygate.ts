@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { sleep, waitUntilAcknowledged, type Acknowledgements } from '../../src/keys/change-feed.js';
 import type { KeygateDb } from '../../src/store/database.js';
 import { announceKeyChange, postgresAcknowledgements } from '../../src/store/postgres-change-feed.js';
+import { machineClockMs } from '../../src/store/sqlite-change-feed.js';
 import type { ApiKeyTable } from '../../src/store/schema.js';
 import { onPostgres } from './keygate.js';
 
@@ -25,7 +26,8 @@ export async function changeRowBehindKeygate(db: KeygateDb, keyId: string, chang
 function sqliteAcknowledgements(db: KeygateDb): Acknowledgements {
   return {
     async unacknowledged(position) {
-      const { rows } = await sql<{ count: number }>`select count(*) as count from keygate_instances where acked_position < ${position}`.execute(db);
+      const { rows } = await sql<{ count: number }>`
+        select count(*) as count from keygate_instances where acked_position < ${position} and lease_expires_ms > ${machineClockMs()}`.execute(db);
       return rows[0]!.count;
     },
     async evictUnacknowledged() {
