@@ -41,6 +41,19 @@ export interface ChangeFeed {
   close(): Promise<void>;
 }
 
+/**
+ * A failure of the change feed's own connection or statements, as told to onError: it tries
+ * again by itself, and until its lease is renewed no warm entry is trusted (each verification
+ * reads its key's row). Not a write that was lost: nothing is kept for later.
+ */
+export class ChangeFeedError extends Error {
+  constructor(cause: unknown) {
+    const what = cause instanceof Error ? cause.message : String(cause);
+    super(`change feed: ${what}; it tries again by itself, and until its lease is renewed every verification reads its key's row`, { cause });
+    this.name = 'ChangeFeedError';
+  }
+}
+
 /** The longest KEYGATE_LEASE_MS: no instance's lease can run longer than this from now. */
 export const MAX_LEASE_MS = 60_000;
 /**
@@ -52,8 +65,20 @@ const MAX_POLL_MS = 16;
 
 /** What a writer asks of the instances' table (keygate_instances), on either database. */
 export interface Acknowledgements {
-  /** How many instances with a live lease (this one aside) have not acknowledged `position` yet. */
-  unacknowledged(position: number): Promise<number>;
+  /**
+   * The instances (this one aside) that have not acknowledged `position` yet: how many have a
+   * live lease, and the ids of those whose lease has lapsed, as the read saw them. A read can
+   * see a lease as lapsed while its renewal, made before it lapsed, is still to commit: a lapse
+   * is relied on only once evictLapsed has made it so for good.
+   */
+  unacknowledged(position: number): Promise<{ live: number; lapsed: string[] }>;
+  /**
+   * Removes those of `ids` whose lease has lapsed and who have not acknowledged `position`, in a
+   * statement that waits for a renewal under way and looks again after it (a renewed lease is
+   * not removed); the ids removed. An instance removed finds no row at its next renewal and
+   * starts over, trusting nothing from before.
+   */
+  evictLapsed(ids: string[], position: number): Promise<string[]>;
   /**
    * Ends the leases of those (none of them can renew a lapsed lease, so each must register
    * again, trusting nothing from before) and says how long, in ms, the longest of them still
@@ -63,10 +88,23 @@ export interface Acknowledgements {
 }
 
 /**
+ * How many instances the writer must still wait for: the live ones that have not acknowledged,
+ * and those that looked lapsed but could not be removed (renewed meanwhile, or acknowledged, or
+ * gone: the next look tells).
+ */
+async function pending(acknowledgements: Acknowledgements, position: number): Promise<number> {
+  const { live, lapsed } = await acknowledgements.unacknowledged(position);
+  if (lapsed.length === 0) return live;
+  const evicted = await acknowledgements.evictLapsed(lapsed, position);
+  return live + lapsed.length - evicted.length;
+}
+
+/**
  * Resolves once no live instance but this one can answer from what it knew before the change at
- * `position`: each acknowledged it, or its lease ran out. One that keeps its lease for a whole
- * lease without acknowledging (a PostgreSQL listener that does not hear, behind a pooler in
- * transaction mode, say) is evicted and waited out. Never fails: the change is committed, and
+ * `position`: each acknowledged it, or its lease ran out (and its row was removed, so that it
+ * cannot renew it). One that keeps its lease for a whole lease without acknowledging (a
+ * PostgreSQL listener that does not hear, behind a pooler in transaction mode, say) is evicted
+ * and waited out. Never fails: the change is committed, and
  * whoever made it must get its answer (a rotation's new secret); if the database cannot be asked,
  * the longest lease is waited out on this clock.
  */
@@ -77,7 +115,7 @@ export async function waitUntilAcknowledged(
 ): Promise<void> {
   const evictAt = performance.now() + options.leaseMs;
   try {
-    for (let pollMs = 1; (await acknowledgements.unacknowledged(position)) > 0; pollMs = Math.min(MAX_POLL_MS, pollMs * 2)) {
+    for (let pollMs = 1; (await pending(acknowledgements, position)) > 0; pollMs = Math.min(MAX_POLL_MS, pollMs * 2)) {
       if (performance.now() >= evictAt) {
         // No lease runs longer than MAX_LEASE_MS: a longer remainder is a row of a dead process
         // whose clock is not this one's (SQLite's leases are by the machine's monotonic clock,

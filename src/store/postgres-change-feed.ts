@@ -51,14 +51,20 @@ export async function announceKeyChange(trx: Transaction<Database>, keyId: strin
 export function postgresAcknowledgements(db: KeygateDb, exceptInstance: string): Acknowledgements {
   return {
     async unacknowledged(position) {
-      const { count } = await db
-        .selectFrom('keygate_instances')
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .where('instance_id', '<>', exceptInstance)
-        .where('acked_position', '<', String(position))
-        .where('lease_expires_ms', '>', sql.raw<string>(DATABASE_NOW_MS))
-        .executeTakeFirstOrThrow();
-      return Number(count);
+      const { rows } = await sql<{ instance_id: string; live: boolean }>`
+        select instance_id, lease_expires_ms > ${sql.raw(DATABASE_NOW_MS)} as live from keygate_instances
+        where instance_id <> ${exceptInstance} and acked_position < ${position}`.execute(db);
+      return { live: rows.filter((row) => row.live).length, lapsed: rows.filter((row) => !row.live).map((row) => row.instance_id) };
+    },
+    async evictLapsed(ids, position) {
+      // Read committed: a renewal that ran before unacknowledged's read and commits after it was
+      // not seen by that read; this waits for its row lock and looks again at the row it wrote,
+      // so a renewed lease stays (and is waited for). One removed cannot renew (see renew).
+      const { rows } = await sql<{ instance_id: string }>`
+        delete from keygate_instances
+        where instance_id = any(${ids}) and lease_expires_ms <= ${sql.raw(DATABASE_NOW_MS)} and acked_position < ${position}
+        returning instance_id`.execute(db);
+      return rows.map((row) => row.instance_id);
     },
     async evictUnacknowledged(position) {
       // None of them can renew a lapsed lease (see renew).

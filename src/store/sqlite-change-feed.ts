@@ -162,11 +162,11 @@ export class SqliteChangeFeed extends LeaseFeed {
     return {
       unacknowledged: (position) =>
         whenUnlocked(() => {
-          const { live, total } = statements.unacknowledged.get({ instance, position })!;
-          // Lapsed, by the count: made so for good before the writer relies on it.
-          if (total > live) statements.clearLapsed.run({ instance, position });
-          return live;
+          const rows = statements.unacknowledged.all({ instance, position });
+          return { live: rows.filter((row) => row.live === 1).length, lapsed: rows.filter((row) => row.live !== 1).map((row) => row.instance_id) };
         }),
+      evictLapsed: (ids, position) =>
+        whenUnlocked(() => statements.evictLapsed.immediate(instance, ids, position) as string[]),
       evictUnacknowledged: (position) => whenUnlocked(() => statements.evict.immediate(instance, position) as number),
     };
   }
@@ -247,14 +247,18 @@ function prepareStatements(connection: SqliteDatabase.Database) {
     ),
     trim,
     leave: connection.prepare<[string]>('delete from keygate_instances where instance_id = ?'),
-    unacknowledged: connection.prepare<{ instance: string; position: number }, { live: number; total: number }>(
-      `select coalesce(sum(lease_expires_ms > keygate_clock_ms()), 0) as live, count(*) as total from keygate_instances where ${others}`,
+    unacknowledged: connection.prepare<{ instance: string; position: number }, { instance_id: string; live: number }>(
+      `select instance_id, lease_expires_ms > keygate_clock_ms() as live from keygate_instances where ${others}`,
     ),
-    // Under the write lock: a renewal under way either committed first (and the lease holds)
-    // or finds the row gone.
-    clearLapsed: connection.prepare<{ instance: string; position: number }>(
-      `delete from keygate_instances where ${others} and lease_expires_ms <= keygate_clock_ms()`,
-    ),
+    // Under the write lock, on the latest rows: a read's snapshot may predate a renewal that
+    // committed before the lease lapsed; that lease is kept (and waited for). A renewal after
+    // finds the row gone.
+    evictLapsed: connection.transaction((instance: string, ids: string[], position: number): string[] => {
+      const remove = connection.prepare<{ instance: string; position: number; id: string }>(
+        `delete from keygate_instances where instance_id = @id and ${others} and lease_expires_ms <= keygate_clock_ms()`,
+      );
+      return ids.filter((id) => remove.run({ instance, position, id }).changes > 0);
+    }),
     /** Removes the instances that have not acknowledged; how long the longest of their leases still runs. */
     evict: connection.transaction((instance: string, position: number): number => {
       const remaining = connection

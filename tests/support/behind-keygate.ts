@@ -28,7 +28,10 @@ function sqliteAcknowledgements(db: KeygateDb): Acknowledgements {
     async unacknowledged(position) {
       const { rows } = await sql<{ count: number }>`
         select count(*) as count from keygate_instances where acked_position < ${position} and lease_expires_ms > ${machineClockMs()}`.execute(db);
-      return rows[0]!.count;
+      return { live: rows[0]!.count, lapsed: [] };
+    },
+    async evictLapsed() {
+      return [];
     },
     async evictUnacknowledged() {
       return 0;
