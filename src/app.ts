@@ -10,7 +10,7 @@ import { UsageHistory } from './keys/usage-history.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository } from './store/api-keys-repository.js';
-import { LocalFeed, type ChangeFeed } from './keys/change-feed.js';
+import { ChangeFeedError, LocalFeed, type ChangeFeed } from './keys/change-feed.js';
 import { PostgresChangeFeed, type FeedSettings } from './store/postgres-change-feed.js';
 import { SqliteChangeFeed } from './store/sqlite-change-feed.js';
 import { AuditRepository } from './store/audit-repository.js';
@@ -94,12 +94,16 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaitMs: config.bcryptQueueWaitMs,
   });
   // Last of what can fail, so that nothing it holds (a connection, a lease) is left behind.
-  const feed = await openChangeFeed(config, store, { leaseMs: config.leaseMs, listens: options.holdsWarmEntries ?? true, onError }).catch(
-    async (error: unknown) => {
-      await store.db.destroy();
-      throw error;
-    },
-  );
+  // Its errors say that they are the feed's (not a background write's), wherever onError logs them.
+  const feedSettings = {
+    leaseMs: config.leaseMs,
+    listens: options.holdsWarmEntries ?? true,
+    onError: (error: unknown) => onError(new ChangeFeedError(error)),
+  };
+  const feed = await openChangeFeed(config, store, feedSettings).catch(async (error: unknown) => {
+    await store.db.destroy();
+    throw error;
+  });
   const uses = new UseRecorder(repository, config.lastUsedFlushMs, onError);
   const changes = new KeyChanges(repository, new AuditRepository(store.db), feed);
   const verifier = new KeyVerifier(repository, changes, feed, format, hasher, uses, config.verifyCacheSize, observer, onError);

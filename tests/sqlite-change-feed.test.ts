@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
+import { openKeygate } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { ChangeFeedError, sleep } from '../src/keys/change-feed.js';
 import { KeyWrites } from '../src/store/api-keys-repository.js';
 import { openDatabase, type Store } from '../src/store/database.js';
 import { SqliteChangeFeed } from '../src/store/sqlite-change-feed.js';
-import { sqliteOnly, temporaryFolder } from './support/keygate.js';
+import { sqliteOnly, temporaryFolder, TEST_SECRET } from './support/keygate.js';
 
 // The SQLite change feed's protocol, on one real file, with a clock the test moves and ticks the
 // test makes (no timer): several feeds on one file are several instances, as in several
@@ -175,5 +179,29 @@ describe('the SQLite change feed', { skip: sqliteOnly }, () => {
     assert.equal(await logRows(), 0);
     await a.feed.close();
     await b.feed.close();
+  });
+});
+
+describe("the change feed's errors, as keygate tells them", { skip: sqliteOnly }, () => {
+  test('say they are the change feed\'s, not a background write\'s, and keep their cause', async () => {
+    const folder = temporaryFolder();
+    const errors: unknown[] = [];
+    const config = loadConfig({ DATABASE_URL: `sqlite:${join(folder, 'keygate.db')}`, KEYGATE_SECRET: TEST_SECRET, KEYGATE_LEASE_MS: '300' });
+    const keygate = await openKeygate(config, (error) => errors.push(error));
+    try {
+      // The feed's next renewal finds no table to renew in.
+      const other = new SqliteDatabase(join(folder, 'keygate.db'));
+      other.exec('drop table keygate_instances');
+      other.close();
+      for (let i = 0; i < 10_000 && errors.length === 0; i += 1) await sleep(1);
+      assert.ok(errors.length > 0, 'the failure was told');
+      const error = errors[0];
+      assert.ok(error instanceof ChangeFeedError);
+      assert.match(error.message, /^change feed: no such table: keygate_instances/);
+      assert.equal((error.cause as { code?: unknown }).code, 'SQLITE_ERROR');
+    } finally {
+      await keygate.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
