@@ -14,7 +14,9 @@ import type { Database } from './schema.js';
 // - Every instance that holds warm entries LISTENs on a connection of its own, drops the warm
 //   entries of each key it hears of, and acknowledges (batched, and with every lease renewal).
 // - The writer answers once every other instance with a live lease has acknowledged its position,
-//   or that lease has run out by the database's clock.
+//   or that lease has run out by the database's clock and the writer removed its row (a DELETE
+//   that waits for a renewal under way and keeps a lease it renewed: evictLapsed), so that the
+//   instance cannot renew it, and starts over instead.
 // - An instance trusts its warm entries only while its lease holds by its own monotonic clock,
 //   counted from before it asked for the renewal and less a margin, so that it stops trusting
 //   before the database's lease ends; and only while its listener is connected. A listener that
