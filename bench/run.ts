@@ -297,7 +297,7 @@ async function bench(): Promise<Run> {
   // falls on all of them alike rather than on whichever ran at that moment.
   progress('starting the bare route, the floor, a warm keygate and the two store keygates');
   const bare = await startServer('server-bare.js', process.env, { execArgv: execArgvFor('a-bare'), startTimeoutMs: 30_000 });
-  const floor = await startServer('server-bare.js', { ...process.env, BENCH_FLOOR_DATABASE: newDatabasePath() }, {
+  const floor = await startServer('server-bare.js', { ...process.env, BENCH_FLOOR: '1' }, {
     execArgv: execArgvFor('f-floor'),
     startTimeoutMs: 30_000,
   });
@@ -321,7 +321,7 @@ async function bench(): Promise<Run> {
   const scoped = warm.authorityKey;
   if (scoped === undefined) throw new Error('the warm keygate child issued no key with scopes and metadata');
   const a = scenario('(a) bare Fastify route (ceiling)', bare, VERIFY, 'mcpkey_live_bench');
-  const f = scenario('(f) floor: bare route + HMAC + PRAGMA data_version', floor, VERIFY, firstKey(warm));
+  const f = scenario('(f) floor: bare route + HMAC + lease check', floor, VERIFY, firstKey(warm));
   const b = scenario('(b) warm /verify', warm, VERIFY, firstKey(warm));
   const c = scenario('(c) warm /validate (key -> JWT)', warm, VALIDATE, firstKey(warm));
   // (g) the same warm keygate, asked over and over about a key rotated away: 401 is its answer.

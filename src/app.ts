@@ -13,8 +13,9 @@ import { UsageHistory } from './keys/usage-history.js';
 import { KeyVerifier, type VerifierObserver } from './keys/verifier.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ApiKeyRepository } from './store/api-keys-repository.js';
-import { DataVersionStamp, type ChangeFeed } from './keys/change-feed.js';
-import { PostgresChangeFeed } from './store/postgres-change-feed.js';
+import { ChangeFeedError, LocalFeed, type ChangeFeed } from './keys/change-feed.js';
+import { PostgresChangeFeed, type FeedSettings } from './store/postgres-change-feed.js';
+import { SqliteChangeFeed } from './store/sqlite-change-feed.js';
 import { AuditRepository } from './store/audit-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { RefreshTokensRepository } from './store/refresh-tokens-repository.js';
@@ -105,7 +106,16 @@ export async function openVerification(config: VerifierConfig, options: Verifica
     maxWaitMs: config.bcryptQueueWaitMs,
   });
   // Last of what can fail, so that nothing it holds (a connection, a lease) is left behind.
-  const feed = await openChangeFeed(config, store, { listens: options.holdsWarmEntries ?? true, onError });
+  // Its errors say that they are the feed's (not a background write's), wherever onError logs them.
+  const feedSettings = {
+    leaseMs: config.leaseMs,
+    listens: options.holdsWarmEntries ?? true,
+    onError: (error: unknown) => onError(new ChangeFeedError(error)),
+  };
+  const feed = await openChangeFeed(config, store, feedSettings).catch(async (error: unknown) => {
+    await store.db.destroy();
+    throw error;
+  });
   const uses = new UseRecorder(repository, config.lastUsedFlushMs, onError);
   const changes = new KeyChanges(repository, new AuditRepository(store.db), feed);
   const verifier = new KeyVerifier(repository, changes, feed, format, hasher, uses, config.verifyCacheSize, observer, onError);
@@ -125,15 +135,13 @@ export async function openVerification(config: VerifierConfig, options: Verifica
   };
 }
 
-/** SQLite's data_version, or PostgreSQL's leases and NOTIFY (see src/keys/change-feed.ts). */
-function openChangeFeed(
-  config: VerifierConfig,
-  store: Store,
-  options: { listens: boolean; onError: (error: unknown) => void },
-): Promise<ChangeFeed> {
-  if (config.database.kind === 'postgres') return PostgresChangeFeed.open(store.db, { url: config.database.url, leaseMs: config.leaseMs, ...options });
-  if (store.externalChanges === undefined) throw new Error('a SQLite store reads data_version');
-  return Promise.resolve(new DataVersionStamp(store.externalChanges));
+/** The lease protocol over PostgreSQL's NOTIFY or SQLite's change log (see src/keys/change-feed.ts). */
+function openChangeFeed(config: VerifierConfig, store: Store, settings: FeedSettings): Promise<ChangeFeed> {
+  const { database } = config;
+  if (database.kind === 'postgres') return PostgresChangeFeed.open(store.db, { url: database.url, ...settings });
+  // No other process can open this one: its own changes, forgotten on commit, are all there are.
+  if (database.path === ':memory:') return Promise.resolve(new LocalFeed());
+  return SqliteChangeFeed.open({ path: database.path, ...settings });
 }
 
 export async function openKeygate(

@@ -1,6 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 
 import { resolve } from 'node:path';
+import { MAX_LEASE_MS } from './keys/change-feed.js';
 import type { KeyPrefixes } from './keys/format.js';
 import type { HashScheme } from './keys/hashing.js';
 
@@ -180,7 +181,7 @@ export function loadVerifierConfig(env: Env = process.env): VerifierConfig {
     bcryptQueueLength: integer('KEYGATE_BCRYPT_QUEUE_LENGTH', 1000, 0, 1_000_000),
     bcryptQueueWaitMs: integer('KEYGATE_BCRYPT_QUEUE_WAIT_MS', 30_000, 1, 600_000),
     lastUsedFlushMs: integer('KEYGATE_LAST_USED_FLUSH_MS', 2000, 10, 3_600_000),
-    leaseMs: integer('KEYGATE_LEASE_MS', 3000, 300, 60_000),
+    leaseMs: integer('KEYGATE_LEASE_MS', 3000, 300, MAX_LEASE_MS),
   };
 }
 

@@ -23,7 +23,8 @@ interface KeyVerifierSettings {
   /**
    * Told when a background write fails: last-use times and usage counts (kept and retried at the
    * next flush), or moving a key to the configured hash scheme (tried again at its next cold
-   * verification).
+   * verification); or the change feed's connection (an Error named ChangeFeedError, its message
+   * starting "change feed: "; it reconnects by itself, and until then warm entries are not trusted).
    */
   onError?: (error: unknown) => void;
 }

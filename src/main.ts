@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { openKeygate } from './app.js';
 import { startupBanner } from './banner.js';
+import { ChangeFeedError } from './keys/change-feed.js';
 import { ConfigError, loadConfig } from './config.js';
 import { buildServer, closeGracefully } from './server.js';
 import { isDatabaseOutage, outagesLoggedTo } from './store/outage.js';
@@ -11,7 +12,9 @@ async function main(): Promise<void> {
     if (!isDatabaseOutage(error)) {
       server?.log.error(
         { err: error },
-        'a background write failed: last-use times and usage counts are kept for the next flush; a rehash is tried again at the key\'s next cold verification',
+        error instanceof ChangeFeedError
+          ? error.message
+          : 'a background write failed: last-use times and usage counts are kept for the next flush; a rehash is tried again at the key\'s next cold verification',
       );
     }
   });

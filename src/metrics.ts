@@ -135,7 +135,7 @@ function verifierMetrics(registry: Registry): VerifierObserver {
   registry.registerMetric(
     talliedMetric(
       'keygate_key_row_reads_total',
-      "Keys' rows read to verify them: none for a warm key while its freshness is proven (SQLite's data_version, PostgreSQL's lease)",
+      "Keys' rows read to verify them: none for a warm key while its freshness is proven (the change feed's lease)",
       'counter',
       () => [{ labels: {}, value: rowReads }],
       () => {

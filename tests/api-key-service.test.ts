@@ -10,7 +10,7 @@ import { ApiKeyService } from '../src/keys/api-key-service.js';
 import { KeyChanges } from '../src/keys/key-changes.js';
 import { LimitReached, NotFound } from '../src/errors.js';
 import { ApiKeyRepository } from '../src/store/api-keys-repository.js';
-import { DataVersionStamp } from '../src/keys/change-feed.js';
+import { LocalFeed } from '../src/keys/change-feed.js';
 import { openDatabase, type Store } from '../src/store/database.js';
 import { temporaryFolder } from './support/keygate.js';
 import { testHashSettings } from './support/keys.js';
@@ -37,7 +37,7 @@ before(async () => {
   store = await openDatabase({ kind: 'sqlite', path: join(folder, 'keygate.db') });
   const repository = new ApiKeyRepository(store.db);
   hasher = new CountingHasher(testHashSettings());
-  service = new ApiKeyService(repository, new KeyChanges(repository, new AuditRepository(store.db), new DataVersionStamp(store.externalChanges!)), new KeyFormat({ live: 'mcpkey_live_', test: 'mcpkey_test_' }, FastHmac.newKey()), hasher, {
+  service = new ApiKeyService(repository, new KeyChanges(repository, new AuditRepository(store.db), new LocalFeed()), new KeyFormat({ live: 'mcpkey_live_', test: 'mcpkey_test_' }, FastHmac.newKey()), hasher, {
     maxKeysPerUser: 2,
     defaultExpiresDays: 30,
     maxExpiresDays: 365,

@@ -190,7 +190,7 @@ describe('a database migrated under Kysely\'s default table names (keygate 0.1.0
     await asMigratedByKeygate010(url);
 
     // Recognised as keygate's, at an older schema: the library migrates nothing, and says so.
-    await assert.rejects(createKeyVerifier({ databaseUrl: url }), /lacks migrations 0002_key_authority, 0003_operators, 0004_change_feed, 0006_accounts: start this version of keygate's server on it first/);
+    await assert.rejects(createKeyVerifier({ databaseUrl: url }), /lacks migrations 0002_key_authority, 0003_operators, 0004_change_feed, 0005_sqlite_change_feed, 0006_accounts: start this version of keygate's server on it first/);
     const probe = hostDb(url);
     try {
       assert.ok(!(await tables(probe)).includes('keygate_migration'), 'the library changed no schema');

@@ -16,11 +16,6 @@ export type KeygateDb = Kysely<Database>;
 
 export interface Store {
   db: KeygateDb;
-  /**
-   * A counter that moves whenever another connection (another process) has committed, read
-   * without a query; undefined where the database cannot tell that cheaply.
-   */
-  readonly externalChanges: (() => number) | undefined;
   /** Tells its watchers when the database stops answering and when it answers again. */
   readonly outages: DatabaseOutages;
 }
@@ -73,8 +68,7 @@ function openExisting(location: DatabaseLocation): Promise<Store> {
 
 /**
  * PostgreSQL, for several instances. Kysely's PostgreSQL adapter holds an advisory lock while
- * it migrates, so instances starting together apply each migration once. Other instances'
- * commits cannot be seen without a query, so every verification reads its row (by primary key).
+ * it migrates, so instances starting together apply each migration once.
  */
 async function openPostgres(url: string, prepare: (db: KeygateDb) => Promise<void>): Promise<Store> {
   const pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE, connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS });
@@ -90,7 +84,7 @@ async function openPostgres(url: string, prepare: (db: KeygateDb) => Promise<voi
   const dialect = guardedDialect(new PostgresDialect({ pool }), new QueryGuard(postgresDoesNotAnswer, outages));
   const db = new Kysely<Database>({ dialect });
   await closedOnFailure(db, () => prepare(db));
-  return { db, externalChanges: undefined, outages };
+  return { db, outages };
 }
 
 /**
@@ -117,17 +111,7 @@ async function openSqlite(
   const guard = new QueryGuard(sqliteDoesNotAnswer, outages);
   const db = new Kysely<Database>({ dialect: guardedDialect(new SqliteDialect({ database: sqlite }), guard) });
   await closedOnFailure(db, () => prepare(db, sqlite));
-  // SQLite bumps data_version for every commit by another connection, and only then. Read
-  // outside Kysely (on the hot path, without a promise), so guarded here.
-  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
-  const externalChanges = (): number => {
-    try {
-      return dataVersion.get() as number;
-    } catch (error) {
-      throw guard.translated(error);
-    }
-  };
-  return { db, externalChanges, outages };
+  return { db, outages };
 }
 
 /** create: false opens only an existing file, and leaves its mode and journal as they are. */

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import type { ChangeFeed, Publication } from '../keys/change-feed.js';
+import { LeaseFeed, type Acknowledgements, type Publication } from '../keys/change-feed.js';
 import type { KeyWrites } from './api-keys-repository.js';
 import type { KeygateDb } from './database.js';
 import type { Database } from './schema.js';
@@ -15,7 +14,9 @@ import type { Database } from './schema.js';
 // - Every instance that holds warm entries LISTENs on a connection of its own, drops the warm
 //   entries of each key it hears of, and acknowledges (batched, and with every lease renewal).
 // - The writer answers once every other instance with a live lease has acknowledged its position,
-//   or that lease has run out by the database's clock.
+//   or that lease has run out by the database's clock and the writer removed its row (a DELETE
+//   that waits for a renewal under way and keeps a lease it renewed: evictLapsed), so that the
+//   instance cannot renew it, and starts over instead.
 // - An instance trusts its warm entries only while its lease holds by its own monotonic clock,
 //   counted from before it asked for the renewal and less a margin, so that it stops trusting
 //   before the database's lease ends; and only while its listener is connected. A listener that
@@ -29,12 +30,6 @@ const TAKE_ORDER_LOCK = "select pg_advisory_xact_lock(hashtext('keygate_change_p
 const DATABASE_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 /** The last position drawn; with the lock held, the last one committed. */
 const LAST_POSITION = '(select case when is_called then last_value else 0 end from keygate_change_position)';
-/**
- * How long a writer waits before it looks again, besides when it hears an acknowledgement (only
- * an instance that listens does): 1 ms, doubling up to this. Acknowledgements take a few ms, so
- * a writer that does not listen (the CLI) answers about as soon as one that does.
- */
-const MAX_POLL_MS = 16;
 /** Rows of instances dead this long are cleared when an instance registers. */
 const DEAD_INSTANCE_MS = 60 * 60 * 1000;
 const RECONNECT_MIN_MS = 100;
@@ -54,66 +49,42 @@ export async function announceKeyChange(trx: Transaction<Database>, keyId: strin
   return { position: Number(rows[0]!.position) };
 }
 
-/** How many live instances (but `exceptInstance`) have not acknowledged `position` yet. */
-async function unacknowledged(db: KeygateDb, position: number, exceptInstance: string): Promise<number> {
-  const { count } = await db
-    .selectFrom('keygate_instances')
-    .select((eb) => eb.fn.countAll<string>().as('count'))
-    .where('instance_id', '<>', exceptInstance)
-    .where('acked_position', '<', String(position))
-    .where('lease_expires_ms', '>', sql.raw<string>(DATABASE_NOW_MS))
-    .executeTakeFirstOrThrow();
-  return Number(count);
+/** keygate_instances on PostgreSQL, as `exceptInstance`'s writes see it (see Acknowledgements). */
+export function postgresAcknowledgements(db: KeygateDb, exceptInstance: string): Acknowledgements {
+  return {
+    async unacknowledged(position) {
+      const { rows } = await sql<{ instance_id: string; live: boolean }>`
+        select instance_id, lease_expires_ms > ${sql.raw(DATABASE_NOW_MS)} as live from keygate_instances
+        where instance_id <> ${exceptInstance} and acked_position < ${position}`.execute(db);
+      return { live: rows.filter((row) => row.live).length, lapsed: rows.filter((row) => !row.live).map((row) => row.instance_id) };
+    },
+    async evictLapsed(ids, position) {
+      // Read committed: a renewal that ran before unacknowledged's read and commits after it was
+      // not seen by that read; this waits for its row lock and looks again at the row it wrote,
+      // so a renewed lease stays (and is waited for). One removed cannot renew (see renew).
+      const { rows } = await sql<{ instance_id: string }>`
+        delete from keygate_instances
+        where instance_id = any(${ids}) and lease_expires_ms <= ${sql.raw(DATABASE_NOW_MS)} and acked_position < ${position}
+        returning instance_id`.execute(db);
+      return rows.map((row) => row.instance_id);
+    },
+    async evictUnacknowledged(position) {
+      // None of them can renew a lapsed lease (see renew).
+      const { rows } = await sql<{ remaining: string | null }>`
+        with stale as (
+          select instance_id, lease_expires_ms - ${sql.raw(DATABASE_NOW_MS)} as remaining from keygate_instances
+          where instance_id <> ${exceptInstance} and acked_position < ${position} and lease_expires_ms > ${sql.raw(DATABASE_NOW_MS)}
+          for update
+        )
+        update keygate_instances set lease_expires_ms = 0 from stale where keygate_instances.instance_id = stale.instance_id
+        returning stale.remaining`.execute(db);
+      return Math.max(0, ...rows.map((row) => Number(row.remaining)));
+    },
+  };
 }
 
-/**
- * Ends the leases of the live instances (but `exceptInstance`) that have not acknowledged
- * `position`: none of them can renew a lapsed lease (see renew), so each must register again,
- * trusting nothing from before. The longest of the leases they held still runs on their own
- * clocks: how long, in ms, the caller must still wait.
- */
-async function evictUnacknowledged(db: KeygateDb, position: number, exceptInstance: string): Promise<number> {
-  const { rows } = await sql<{ remaining: string | null }>`
-    with stale as (
-      select instance_id, lease_expires_ms - ${sql.raw(DATABASE_NOW_MS)} as remaining from keygate_instances
-      where instance_id <> ${exceptInstance} and acked_position < ${position} and lease_expires_ms > ${sql.raw(DATABASE_NOW_MS)}
-      for update
-    )
-    update keygate_instances set lease_expires_ms = 0 from stale where keygate_instances.instance_id = stale.instance_id
-    returning stale.remaining`.execute(db);
-  return Math.max(0, ...rows.map((row) => Number(row.remaining)));
-}
-
-/**
- * Resolves once no live instance but `exceptInstance` can answer from what it knew before the
- * change at `position`: each acknowledged it, or its lease ran out. One that keeps its lease for
- * a whole lease without acknowledging (its listener is not hearing, behind a pooler in
- * transaction mode, say) is evicted and waited out. Never fails: the change is committed, and
- * whoever made it must get its answer (a rotation's new secret); if the database cannot be asked,
- * the longest lease is waited out on this clock.
- */
-export async function waitUntilAcknowledged(
-  db: KeygateDb,
-  position: number,
-  options: { exceptInstance: string; leaseMs: number; wake: (pollMs: number) => Promise<void> },
-): Promise<void> {
-  const evictAt = performance.now() + options.leaseMs;
-  try {
-    for (let pollMs = 1; (await unacknowledged(db, position, options.exceptInstance)) > 0; pollMs = Math.min(MAX_POLL_MS, pollMs * 2)) {
-      if (performance.now() >= evictAt) return await sleep(await evictUnacknowledged(db, position, options.exceptInstance));
-      await options.wake(pollMs);
-    }
-  } catch {
-    await sleep(options.leaseMs);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
+/** What either transport of the change feed is opened with. */
 export interface FeedSettings {
-  url: string;
   /** How long an instance's lease lasts; a writer waits at most this long for a frozen or cut-off instance. */
   leaseMs: number;
   /**
@@ -121,21 +92,13 @@ export interface FeedSettings {
    * the library do; the CLI only writes (it waits for the others, and trusts nothing warm).
    */
   listens: boolean;
-  /** Told when the listener connection fails (it reconnects by itself). */
+  /** Told when the feed's own connection fails (it starts over by itself). */
   onError: (error: unknown) => void;
 }
 
-export class PostgresChangeFeed implements ChangeFeed {
-  private readonly instanceId = randomUUID();
-  private readonly listeners: ((keyId: string) => void)[] = [];
+export class PostgresChangeFeed extends LeaseFeed {
   private readonly waiting = new Set<() => void>();
   private client: pg.Client | undefined;
-  /** Moves whenever the listener starts over: entries made before are never trusted again. */
-  private epoch = 0;
-  /** Until when (performance.now()) the lease holds by this process's own clock; -Infinity: not trusted. */
-  private trustedUntil = -Infinity;
-  /** Every change up to this position has been heard (and its keys forgotten). */
-  private heardUpTo = 0;
   private ackScheduled = false;
   private renewal: NodeJS.Timeout | undefined;
   /** When the renewal under way was asked; undefined: none is. */
@@ -145,11 +108,13 @@ export class PostgresChangeFeed implements ChangeFeed {
 
   private constructor(
     private readonly db: KeygateDb,
-    private readonly settings: FeedSettings,
-  ) {}
+    private readonly settings: FeedSettings & { url: string },
+  ) {
+    super(settings.leaseMs);
+  }
 
   /** Listens (where the settings say so) and registers this instance before it returns. */
-  static async open(db: KeygateDb, settings: FeedSettings): Promise<PostgresChangeFeed> {
+  static async open(db: KeygateDb, settings: FeedSettings & { url: string }): Promise<PostgresChangeFeed> {
     const feed = new PostgresChangeFeed(db, settings);
     if (settings.listens) {
       await feed.listen();
@@ -158,31 +123,13 @@ export class PostgresChangeFeed implements ChangeFeed {
     return feed;
   }
 
-  stamp(): number | undefined {
-    return performance.now() < this.trustedUntil ? this.epoch : undefined;
-  }
-
-  onKeyChanged(listener: (keyId: string) => void): void {
-    this.listeners.push(listener);
-  }
-
   publish(writes: KeyWrites, keyId: string): Promise<Publication> {
     return announceKeyChange(writes.transaction, keyId, this.instanceId);
   }
 
-  async committed(keyId: string, publication: Publication | undefined): Promise<void> {
-    this.forget(keyId);
-    if (publication === undefined) return;
-    await waitUntilAcknowledged(this.db, publication.position, {
-      exceptInstance: this.instanceId,
-      leaseMs: this.settings.leaseMs,
-      wake: (pollMs) => this.acknowledgementOr(pollMs),
-    });
-  }
-
   async close(): Promise<void> {
     this.closed = true;
-    this.trustedUntil = -Infinity;
+    this.distrust();
     clearInterval(this.renewal);
     const client = this.client;
     this.client = undefined;
@@ -192,8 +139,12 @@ export class PostgresChangeFeed implements ChangeFeed {
     await client.end().catch(() => undefined);
   }
 
+  protected acknowledgements(): Acknowledgements {
+    return postgresAcknowledgements(this.db, this.instanceId);
+  }
+
   /** Resolves when an acknowledgement is heard, or `ms` have passed. */
-  private acknowledgementOr(ms: number): Promise<void> {
+  protected override wake(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -205,16 +156,12 @@ export class PostgresChangeFeed implements ChangeFeed {
     });
   }
 
-  private forget(keyId: string): void {
-    for (const listener of this.listeners) listener(keyId);
-  }
-
   /** Connects, LISTENs, and registers at the last committed position; then trusts. */
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.settings.url, connectionTimeoutMillis: 3000, keepAlive: true });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, undefined));
-    client.on('notification', (message) => this.heard(message));
+    client.on('notification', (message) => this.notified(message));
     try {
       await client.connect();
       await client.query(`listen ${CHANGES}; listen ${ACKS}`);
@@ -245,12 +192,7 @@ export class PostgresChangeFeed implements ChangeFeed {
     }
   }
 
-  private trust(askedAt: number): void {
-    const margin = Math.max(50, this.settings.leaseMs / 5);
-    this.trustedUntil = askedAt + this.settings.leaseMs - margin;
-  }
-
-  private heard(message: pg.Notification): void {
+  private notified(message: pg.Notification): void {
     if (message.channel === ACKS) {
       for (const wake of [...this.waiting]) wake();
       return;
@@ -258,9 +200,8 @@ export class PostgresChangeFeed implements ChangeFeed {
     if (message.channel !== CHANGES || message.payload === undefined) return;
     // "position writer key_id": a key_id has no space, nor does an instance id.
     const [position, writer, keyId] = message.payload.split(' ');
-    // This instance's own changes were forgotten on commit (committed()), before it answered.
-    if (writer !== this.instanceId && keyId !== undefined) this.forget(keyId);
-    this.heardUpTo = Math.max(this.heardUpTo, Number(position));
+    if (writer === undefined || keyId === undefined) return;
+    this.heard(Number(position), writer, keyId);
     this.scheduleAcknowledgement();
   }
 
@@ -323,8 +264,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   private async restart(client: pg.Client, error: unknown): Promise<void> {
     if (client !== this.client) return;
     this.client = undefined;
-    this.trustedUntil = -Infinity;
-    this.epoch += 1;
+    this.distrust();
     if (error !== undefined) this.settings.onError(error);
     client.end().catch(() => undefined);
     while (!this.closed && this.client === undefined) {

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { ActorType } from '../audit/actor.js';
 import type { AuditAction, AuditOutcome } from '../audit/audit-event.js';
 
@@ -76,16 +77,29 @@ export interface KeyUsageTable {
   refused: number;
 }
 
-/** PostgreSQL only: an instance that holds warm entries (src/store/postgres-change-feed.ts). */
+/** bigint columns: node-postgres reads them as text, SQLite as numbers. */
+type Milliseconds = string | number;
+
+/** An instance that holds warm entries, and its lease (src/keys/change-feed.ts, both transports). */
 export interface InstanceTable {
   instance_id: string;
-  /** By the database's clock, in ms since the epoch; bigint, which node-postgres reads as text. */
-  lease_expires_ms: string | number;
+  /**
+   * On PostgreSQL by the database's clock, in ms since the epoch (bigint, which node-postgres
+   * reads as text); on SQLite in ms of the machine's monotonic clock.
+   */
+  lease_expires_ms: Milliseconds;
+  /** bigint too. */
   acked_position: string | number;
 }
 
-/** bigint columns: node-postgres reads them as text, SQLite as numbers. */
-type Milliseconds = string | number;
+/** SQLite's change log (src/store/sqlite-change-feed.ts); PostgreSQL NOTIFYs instead. */
+export interface KeyChangeTable {
+  position: Generated<number>;
+  key_id: string;
+  /** The instance that made the change. */
+  writer: string;
+}
+
 
 /** A local account (src/accounts/accounts.ts). */
 export interface UserTable {
@@ -121,6 +135,7 @@ export interface RefreshTokenTable {
 
 export interface Database {
   keygate_instances: InstanceTable;
+  keygate_key_changes: KeyChangeTable;
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
   key_usage: KeyUsageTable;

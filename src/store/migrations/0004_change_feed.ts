@@ -2,8 +2,8 @@ import { PostgresAdapter, sql, type Kysely } from 'kysely';
 
 // What the PostgreSQL change feed keeps (src/store/postgres-change-feed.ts): a sequence that
 // numbers changes to keys in commit order, and the instances that hold warm entries, each with
-// its lease and the last change it acknowledged. SQLite needs neither (its feed is
-// data_version), so only PostgreSQL gets them.
+// its lease and the last change it acknowledged. SQLite's feed keeps a log and instances of
+// its own shape (0005), so only PostgreSQL gets these.
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   if (!onPostgres(db)) return;

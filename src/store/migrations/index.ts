@@ -3,6 +3,7 @@ import * as initial from './0001_initial.js';
 import * as keyAuthority from './0002_key_authority.js';
 import * as operators from './0003_operators.js';
 import * as changeFeed from './0004_change_feed.js';
+import * as sqliteChangeFeed from './0005_sqlite_change_feed.js';
 import * as accounts from './0006_accounts.js';
 
 // Listed here rather than read from the folder, so the compiled package needs no file lookups.
@@ -11,6 +12,6 @@ export const migrations: Record<string, Migration> = {
   '0002_key_authority': keyAuthority,
   '0003_operators': operators,
   '0004_change_feed': changeFeed,
-  // 0006 as issue #14 numbered it: 0005 is kept for a change in progress elsewhere.
+  '0005_sqlite_change_feed': sqliteChangeFeed,
   '0006_accounts': accounts,
 };
