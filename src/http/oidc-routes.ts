@@ -1,4 +1,3 @@
-import { parseCookie, stringifySetCookie } from 'cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { NotFound } from '../errors.js';
@@ -8,6 +7,7 @@ import { OidcSignIn, type SignedInIdentity } from '../oidc/sign-in.js';
 import { SignInFailure } from '../oidc/sign-in-failure.js';
 import { sendSignInFailure } from './sign-in-failure-page.js';
 import { logSignIn } from './sign-in-log.js';
+import { cookieOf, setCookie } from './session-cookie.js';
 
 // The dashboard's "Sign in with ..." link: GET /auth/oidc/start sends the browser to the
 // provider, which sends it back to GET /auth/oidc/callback; that one starts a web session and
@@ -68,8 +68,8 @@ function returnToOf(query: unknown): string {
 }
 
 async function flowOf(request: FastifyRequest, flows: FlowCookies): Promise<SignInFlow> {
-  const sealed = parseCookie(request.headers.cookie ?? '')[FLOW_COOKIE];
-  if (sealed === undefined || sealed === '') throw new SignInFailure('no_flow');
+  const sealed = cookieOf(request, FLOW_COOKIE);
+  if (sealed === undefined) throw new SignInFailure('no_flow');
   const opened = await flows.open(sealed);
   if ('problem' in opened) throw new SignInFailure(opened.problem === 'expired' ? 'flow_expired' : 'invalid_state', 'the flow cookie did not open');
   return opened.flow;
@@ -87,18 +87,7 @@ function queryOf(url: string): string {
  * and POSTs.
  */
 function setFlowCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
-  reply.header(
-    'Set-Cookie',
-    stringifySetCookie({
-      name: FLOW_COOKIE,
-      value,
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: request.protocol === 'https',
-      path: FLOW_COOKIE_PATH,
-      maxAge: maxAgeSeconds,
-    }),
-  );
+  setCookie(request, reply, { name: FLOW_COOKIE, value, maxAgeSeconds, sameSite: 'lax', path: FLOW_COOKIE_PATH });
 }
 
 function answerFailure(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
