@@ -20,6 +20,16 @@ function tokenLine(keygate: Keygate): string {
   return `token secret: ${secret}; mint a user token (in this folder and environment): ${command}`;
 }
 
+/**
+ * Where a person opens the dashboard: keygate's own address, or KEYGATE_PUBLIC_URL when OIDC
+ * sign-in is configured, since a sign-in started at any other address comes back without its
+ * flow cookie (the provider sends the browser to the public URL only).
+ */
+function dashboardAddress(keygate: Keygate, address: string): string {
+  const signIn = keygate.config.oidc?.signIn;
+  return signIn === undefined ? `${address}/` : new URL('/', signIn.redirectUri).href;
+}
+
 /** The command that makes the first account, as the README runs the CLI (in the clone). */
 export const FIRST_ADMIN_COMMAND = 'npm run keygate -- users add admin --admin';
 
@@ -31,13 +41,14 @@ export interface StartFacts {
 /**
  * What a person starting keygate needs to see once, as one log line (so the log stays one JSON
  * object a line, and the log level silences it): where it listens, where the docs are, which
- * database it runs on and how to get a token. No secret: the database URL loses its password,
+ * database it runs on and how to get a token; where to open the dashboard. No secret: the database URL loses its password,
  * and the token secret is only said to exist. With no account yet, the one command that makes the
  * first admin (which asks for its password: none is printed).
  */
 export function startupBanner(keygate: Keygate, address: string, facts: StartFacts): string {
   return [
     `keygate is ready at ${address}`,
+    `dashboard: ${dashboardAddress(keygate, address)}`,
     `docs: ${address}/docs`,
     `database: ${describeDatabase(keygate.config.database)}`,
     ...(facts.noAccountsYet ? [`no accounts yet: create the first admin (it asks for a password) with ${FIRST_ADMIN_COMMAND}`] : []),

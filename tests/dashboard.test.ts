@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { call, CLI_SCRIPT, onPostgres, startKeygate, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
+import type { Browser, Page } from 'playwright-core';
+import { SIGN_IN_FAILURES } from '../src/oidc/sign-in-failure.js';
+import { assertAccessible, browserTestSkip, launchBrowser, photograph, visit as openVisit, WAIT_MS, type Visit } from './support/browser.js';
+import { call, CLI_SCRIPT, startKeygate, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
 
 // The dashboard in a real browser (Debian's Chromium, driven by playwright-core; no browser is
 // ever downloaded), used as a person would: sign in with an account the CLI made, create a key,
@@ -15,20 +16,9 @@ import { call, CLI_SCRIPT, onPostgres, startKeygate, TEST_SECRET, type RunningKe
 // photographed at 390 and 1280 px into test-artifacts/screenshots/; the main flow is done once
 // again with the keyboard alone.
 
-const CHROMIUM = '/usr/bin/chromium';
-const WAIT_MS = 30_000;
-// Without Chromium a developer's run says so loudly and skips this file; CI (CI=true) never
-// skips for that. The PostgreSQL pass skips it: every request the page makes is an API request
-// that the API's own suites test on both databases, and one browser pass keeps CI short.
-const SKIP = onPostgres
-  ? 'the browser test runs in the SQLite pass only (the API it drives is tested on PostgreSQL by its own suites)'
-  : !existsSync(CHROMIUM) && !process.env.CI
-    ? `${CHROMIUM} is missing: run apt-get install chromium`
-    : false;
-if (SKIP && !onPostgres) console.warn(`\n*** SKIPPING the dashboard browser test: ${SKIP} ***\n`);
-
-const SCREENSHOTS = new URL('../../test-artifacts/screenshots/', import.meta.url);
-const AXE_SOURCE = readFileSync(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+// The PostgreSQL pass skips it: every request the page makes is an API request that the API's
+// own suites test on both databases, and one browser pass keeps CI short.
+const SKIP = browserTestSkip('dashboard browser test', 'the API it drives is tested on PostgreSQL by its own suites');
 const PASSWORD = 'correct horse battery staple';
 
 let server: RunningKeygate;
@@ -53,32 +43,9 @@ async function verifyStatus(apiKey: string): Promise<number> {
   return (await call(server.baseUrl, 'POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': apiKey } })).status;
 }
 
-interface Visit {
-  context: BrowserContext;
-  page: Page;
-  /** Requests for anything outside keygate (refused), and errors the page threw. */
-  problems: string[];
-}
-
 /** A fresh browser profile that may use the clipboard and may load nothing but keygate. */
-async function visit(): Promise<Visit> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.baseUrl });
-  const problems: string[] = [];
-  const origin = new URL(server.baseUrl).origin;
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (new URL(url).origin === origin) return route.continue();
-    problems.push(`outside request: ${url}`);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content Security Policy/.test(message.text())) problems.push(`CSP: ${message.text()}`);
-  });
-  return { context, page, problems };
+function visit(): Promise<Visit> {
+  return openVisit(browser, [server.baseUrl], { clipboard: true });
 }
 
 async function signIn(page: Page, username: string): Promise<void> {
@@ -88,35 +55,6 @@ async function signIn(page: Page, username: string): Promise<void> {
   await page.getByLabel('Password').first().fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Your API keys' }).waitFor();
-}
-
-/** axe-core run in the page as it is now: no serious or critical violation. */
-async function assertAccessible(page: Page, view: string): Promise<void> {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  await page.evaluate(`window.axe || (0, eval)(${JSON.stringify(AXE_SOURCE)})`);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
-    const result = await axe.run(document);
-    return result.violations
-      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map((violation) => `${violation.impact} ${violation.id}: ${violation.help} at ${violation.nodes.map((node) => JSON.stringify(node.target)).join(', ')}`);
-  });
-  assert.deepEqual(violations, [], `axe on the ${view} view`);
-}
-
-/** The page at a phone's and a desktop's width, whole, into test-artifacts/screenshots/. */
-async function photograph(page: Page, name: string): Promise<void> {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  for (const width of [390, 1280]) {
-    await page.setViewportSize({ width, height: 900 });
-    const path = new URL(`${name}-${width}.png`, SCREENSHOTS).pathname;
-    const png = await page.screenshot({ path, fullPage: true });
-    assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], `${name} at ${width} px is a PNG`);
-    // Nothing is wider than the window: a phone never scrolls sideways.
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `${name} at ${width} px fits the width (${overflow} px too wide)`);
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
 }
 
 /** The key the page shows once, as the copy button puts it on the clipboard. */
@@ -148,10 +86,7 @@ async function auditActions(page: Page): Promise<string[]> {
 // One browser for the whole file, started once.
 before(async () => {
   if (SKIP) return;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -595,7 +530,16 @@ describe('the sign-in page of a server with open sign-up', { skip: SKIP }, () =>
     await provider.waitFor();
     assert.equal(await provider.getAttribute('href'), '/auth/oidc/start?return_to=/');
     assert.equal(await page.getByLabel('Password').count(), 0, 'no password form in OIDC mode');
-    await page.getByRole('alert').filter({ hasText: 'Signing in with your provider failed (access_denied).' }).waitFor();
+    // The failure page's own sentence, from the server's one table, then the code.
+    const [, denied] = SIGN_IN_FAILURES.access_denied;
+    await page.getByRole('alert').filter({ hasText: `Signing in with your provider failed. ${denied} Error code: access_denied.` }).waitFor();
+    // A code keygate does not know: the code alone. Text that is no code (anyone can craft the address): none of it.
+    await page.goto(`${open.baseUrl}/#/signin?error=some_future_code`);
+    await page.getByRole('alert').filter({ hasText: 'Signing in with your provider failed. Error code: some_future_code.' }).waitFor();
+    await page.goto(`${open.baseUrl}/#/signin?error=${encodeURIComponent('Call +1 555 0100 to restore access')}`);
+    const crafted = page.getByRole('alert').filter({ hasText: 'Signing in with your provider failed' });
+    await crafted.waitFor();
+    assert.equal((await crafted.innerText()).trim(), 'Signing in with your provider failed.');
     await page.unroute('**/auth/config');
   });
 });

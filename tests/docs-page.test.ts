@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { browserTestSkip, launchBrowser, WAIT_MS } from './support/browser.js';
 import { startKeygate, temporaryFolder, type RunningKeygate } from './support/keygate.js';
 
 // A real browser (Debian's Chromium, driven by playwright-core; no browser is ever downloaded)
@@ -10,11 +11,8 @@ import { startKeygate, temporaryFolder, type RunningKeygate } from './support/ke
 // would see there: every operation (the four of the contract, then verification, the admin side,
 // the audit trail and leak reports), each with its method, path and summary.
 
-const CHROMIUM = '/usr/bin/chromium';
-const WAIT_MS = 30_000;
 // Without Chromium a developer's run says so loudly and skips this file; CI (CI=true) never skips.
-const SKIP = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is missing: run apt-get install chromium` : false;
-if (SKIP) console.warn(`\n*** SKIPPING the browser test: ${SKIP} ***\n`);
+const SKIP = browserTestSkip('docs page browser test');
 
 const OPERATIONS = [
   { method: 'POST', path: '/api/v1/api-keys/', summary: 'Create Api Key' },
@@ -60,18 +58,7 @@ before(async () => {
   if (SKIP) return;
   folder = temporaryFolder();
   server = await startKeygate();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -98,7 +98,7 @@ describe('a fresh clone, following the README', { skip }, () => {
     const at = (pattern: RegExp) => output.search(pattern);
     const steps = {
       healthy: at(/\{"status":"ok"\}/),
-      banner: at(new RegExp(`keygate is ready at http://127\\.0\\.0\\.1:${port}; docs: `)),
+      banner: at(new RegExp(`keygate is ready at http://127\\.0\\.0\\.1:${port}; dashboard: http://127\\.0\\.0\\.1:${port}/; docs: `)),
       created: at(/\{"key_id":"\w{12}","name":"Production API Key",[^\n]*"api_key":"mcpkey_live_\w+"/),
       listed: at(/\[\{"key_id":"\w{12}","name":"Production API Key"/),
       rotated: at(/\{"key_id":"\w{12}",[^\n]*"new_api_key":"mcpkey_live_\w+"/),

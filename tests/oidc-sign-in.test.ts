@@ -5,10 +5,12 @@ import { after, afterEach, before, describe, mock, test } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { FLOW_COOKIE, FlowCookies, type SignInFlow } from '../src/oidc/flow-cookie.js';
 import { sameOriginPath } from '../src/oidc/return-to.js';
+import { SIGN_IN_FAILURES } from '../src/oidc/sign-in-failure.js';
 import { closedPortUrl } from './support/identity-provider.js';
 import { CookieClient, type Hop } from './support/cookie-client.js';
 import { freshDatabase, spawnKeygate, startKeygate, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
-import { ROLES_CLAIM, startOpenIdProvider, type TestOpenIdProvider } from './support/openid-provider.js';
+import { CLIENT_ID, startSignInRig, type SignInRig, type SignInRigOptions } from './support/oidc-sign-in-rig.js';
+import { startOpenIdProvider } from './support/openid-provider.js';
 import { freePort } from './support/ports.js';
 
 // Signing in to the dashboard with OpenID Connect, against a real OpenID provider (panva's
@@ -16,7 +18,6 @@ import { freePort } from './support/ports.js';
 // client that carries each host's cookies and follows the redirects, answering the provider's
 // login and consent prompts with a POST.
 
-const CLIENT_ID = 'keygate-dashboard';
 const CLIENT_SECRET = 'a-client-secret-for-the-tests-only';
 const ADMIN_SCOPE = 'keygate:admin';
 const SESSION_COOKIE = 'keygate_session';
@@ -26,40 +27,9 @@ const ACCOUNTS = {
   carol: {},
 };
 
-interface SignInRig {
-  provider: TestOpenIdProvider;
-  keygate: RunningKeygate;
-  close(): Promise<void>;
-}
-
 /** A provider with keygate registered as its client, and a keygate in OIDC mode signing in there. */
-async function startRig(options: { clientSecret?: string; env?: Record<string, string> } = {}): Promise<SignInRig> {
-  const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
-  const provider = await startOpenIdProvider({
-    clientId: CLIENT_ID,
-    clientSecret: options.clientSecret,
-    redirectUri: `${publicUrl}/auth/oidc/callback`,
-    accounts: ACCOUNTS,
-  });
-  const keygate = await startKeygate({
-    PORT: String(port),
-    KEYGATE_OIDC_ISSUER: provider.issuer,
-    KEYGATE_OIDC_AUDIENCE: 'keygate-api',
-    KEYGATE_OIDC_ROLES_CLAIM: ROLES_CLAIM,
-    KEYGATE_OIDC_CLIENT_ID: CLIENT_ID,
-    ...(options.clientSecret === undefined ? {} : { KEYGATE_OIDC_CLIENT_SECRET: options.clientSecret }),
-    KEYGATE_PUBLIC_URL: publicUrl,
-    ...options.env,
-  });
-  return {
-    provider,
-    keygate,
-    async close() {
-      await keygate.close();
-      await provider.close();
-    },
-  };
+function startRig(options: Omit<SignInRigOptions, 'accounts'> = {}): Promise<SignInRig> {
+  return startSignInRig({ ...options, accounts: ACCOUNTS });
 }
 
 const last = (hops: Hop[]): Hop => hops.at(-1)!;
@@ -303,6 +273,19 @@ describe('sign-in with a confidential client', () => {
     const offered = (await (await fetch(`${rig.keygate.baseUrl}/auth/config`)).json()) as Record<string, boolean>;
     assert.equal(offered.oidc, true);
     assert.equal(offered.local_accounts, false);
+  });
+
+  test('GET /auth/oidc/failures/<code> answers the failure page\'s own sentence for each code, and 404 for anything else', async () => {
+    for (const [code, [status, message]] of Object.entries(SIGN_IN_FAILURES)) {
+      const answer = await fetch(`${rig.keygate.baseUrl}/auth/oidc/failures/${code}`);
+      assert.equal(answer.status, 200, code);
+      assert.deepEqual(await answer.json(), { code, status, message });
+    }
+    for (const code of ['unknown_code', 'constructor', '__proto__', 'toString', '%3Cscript%3E']) {
+      const answer = await fetch(`${rig.keygate.baseUrl}/auth/oidc/failures/${code}`);
+      assert.equal(answer.status, 404, code);
+      assert.doesNotMatch(JSON.stringify(await answer.json()), /script|constructor|proto/, 'nothing of the address is echoed');
+    }
   });
 
   test('the sign-in routes are not in the OpenAPI document', async () => {

@@ -64,13 +64,16 @@ describe('the start-up banner', () => {
     rmSync(folder, { recursive: true, force: true });
   });
 
-  test('a first start names its address, docs and database, says it generated the secret, and shows a mint command that works', async () => {
+  test('a first start names its address, dashboard, docs and database, says it generated the secret, and shows a mint command that works', async () => {
     const server = await spawnKeygate(env, folder);
     try {
       const banner = bannerOf(await server.waitForOutput(BANNER));
       assert.ok(banner.startsWith(`keygate is ready at ${server.baseUrl};`), banner);
-      assert.ok(banner.includes(`docs: ${server.baseUrl}/docs;`), banner);
+      assert.ok(banner.includes(`; dashboard: ${server.baseUrl}/; docs: ${server.baseUrl}/docs;`), banner);
       assert.equal((await fetch(`${server.baseUrl}/docs`)).status, 200, 'the docs address answers');
+      const dashboard = await fetch(`${server.baseUrl}/`);
+      assert.equal(dashboard.status, 200, 'the dashboard address answers');
+      assert.match(await dashboard.text(), /<script type="module" src="\/assets\/app.js">/, 'with the dashboard page');
       const shown = describeDatabase(onPostgres ? { kind: 'postgres', url: env.DATABASE_URL! } : { kind: 'sqlite', path: join(folder, 'data/keygate.db') });
       assert.ok(banner.includes(`database: ${shown};`), banner);
       assert.match(banner, /token secret: generated at this start and kept in the database;/);
@@ -125,11 +128,15 @@ describe('the start-up banner', () => {
     }
   });
 
-  test('in OIDC mode it names the provider instead of a mint command', async () => {
+  test('in OIDC mode it names the provider instead of a mint command, and the dashboard at KEYGATE_PUBLIC_URL', async () => {
     const oidc = { KEYGATE_OIDC_ISSUER: 'https://id.example.com', KEYGATE_OIDC_AUDIENCE: 'keygate' };
-    const server = await spawnKeygate({ ...env, ...oidc }, folder);
+    const signIn = { KEYGATE_OIDC_CLIENT_ID: 'keygate-dashboard', KEYGATE_PUBLIC_URL: 'https://keygate.example.com' };
+    const server = await spawnKeygate({ ...env, ...oidc, ...signIn }, folder);
     try {
       const banner = bannerOf(await server.waitForOutput(BANNER));
+      // Where the provider sends browsers back: a sign-in begun at any other address is refused (no_flow).
+      assert.ok(banner.includes('; dashboard: https://keygate.example.com/; '), banner);
+      assert.ok(!banner.includes(`dashboard: ${server.baseUrl}`), banner);
       assert.match(banner, /user tokens: from https:\/\/id\.example\.com \(OIDC mode\)$/);
       assert.ok(!banner.includes('no accounts yet'), 'no local accounts in OIDC mode');
       assert.ok(!banner.includes('token --user'));

@@ -4,7 +4,7 @@ import { NotFound } from '../errors.js';
 import { FLOW_COOKIE, FLOW_TTL_SECONDS, FlowCookies, type SignInFlow } from '../oidc/flow-cookie.js';
 import { DEFAULT_RETURN_TO, sameOriginPath } from '../oidc/return-to.js';
 import { OidcSignIn, type SignedInIdentity } from '../oidc/sign-in.js';
-import { SignInFailure } from '../oidc/sign-in-failure.js';
+import { SIGN_IN_FAILURES, SignInFailure } from '../oidc/sign-in-failure.js';
 import { sendSignInFailure } from './sign-in-failure-page.js';
 import { logSignIn } from './sign-in-log.js';
 import { cookieOf, setCookie } from './session-cookie.js';
@@ -30,6 +30,17 @@ const NOT_CONFIGURED = 'OpenID Connect sign-in is not configured: set KEYGATE_OI
 /** `parts` undefined: sign-in is not configured, and both routes answer 404. */
 export function oidcRoutes(parts: OidcSignInParts | undefined) {
   return async (app: FastifyInstance): Promise<void> => {
+    // What the dashboard's sign-in page says for `#/signin?error=<code>`: the failure page's own
+    // sentence, from the one table (sign-in-failure.ts), so the page never keeps a copy. Only a
+    // known code answers: the address is anyone's to craft, so no text of it is ever echoed. On
+    // every server, configured or not: the messages are fixed, and the page asks whatever it is.
+    app.get<{ Params: { code: string } }>('/auth/oidc/failures/:code', { schema: { hide: true } }, async (request, reply) => {
+      const { code } = request.params;
+      if (!Object.hasOwn(SIGN_IN_FAILURES, code)) throw new NotFound('No such sign-in failure code');
+      const [status, message] = SIGN_IN_FAILURES[code as keyof typeof SIGN_IN_FAILURES];
+      return reply.header('Cache-Control', 'no-cache').send({ code, status, message });
+    });
+
     app.get('/auth/oidc/start', { schema: { hide: true } }, async (request, reply) => {
       if (parts === undefined) throw new NotFound(NOT_CONFIGURED);
       try {

@@ -61,8 +61,8 @@ function showPage(route: Route): void {
   const session = signedIn();
   if (route.page === 'signin' || session === undefined) {
     if (route.page !== 'signin') afterSignIn = location.hash || '#/keys';
-    // A failed provider sign-in comes back as #/signin?error=<code>.
-    const notice = signInNotice ?? (route.page === 'signin' && route.error ? `Signing in with your provider failed (${route.error}).` : undefined);
+    // A failed provider sign-in comes back as #/signin?error=<code>: the view says it in words.
+    const notice = signInNotice ?? (route.page === 'signin' && route.error ? { failureCode: route.error } : undefined);
     signInNotice = undefined;
     signInView(main, notice, () => {
       const target = afterSignIn.startsWith('#/signin') ? '#/keys' : afterSignIn;

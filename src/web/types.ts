@@ -15,6 +15,13 @@ export interface AuthConfig {
   oidc: boolean;
 }
 
+/** GET /auth/oidc/failures/<code>: the sentence keygate's own failure page says for that code. */
+export interface SignInFailureText {
+  code: string;
+  status: number;
+  message: string;
+}
+
 export interface KeySummary {
   key_id: string;
   name: string;

@@ -6,8 +6,9 @@ import Provider, { type AccountClaims, type Configuration } from 'oidc-provider'
 
 // A real OpenID provider for the sign-in tests: panva's certified oidc-provider, on a loopback
 // socket of its own, with one registered client (keygate) and a few accounts. Its login and
-// consent prompts are answered by interaction routes of this harness, which a test drives over
-// HTTP like a browser would: GET the interaction (its details, as JSON), then POST a choice.
+// consent prompts are answered by interaction routes of this harness: GET the interaction, then
+// POST a choice. A browser (Accept: text/html) gets a page with the prompt's form to fill and
+// submit; an HTTP client gets the interaction's details as JSON. Both post the same form.
 
 /** A provider account: its claims, as the provider releases them. */
 export interface TestAccount {
@@ -100,9 +101,10 @@ function claimsOf(accountId: string, account: TestAccount): AccountClaims {
 }
 
 /**
- * GET: the interaction's prompt and the authorization request's parameters, as JSON. POST (a
- * form): `login=<account id>` at the login prompt, `consent=yes` at the consent prompt, or
- * `deny=yes` at either, which ends the request with error=access_denied.
+ * GET: the interaction's prompt and the authorization request's parameters, as JSON, or to a
+ * browser the prompt's page (promptPage). POST (a form): `login=<account id>` at the login
+ * prompt, `consent=yes` at the consent prompt, or `deny=yes` at either, which ends the request
+ * with error=access_denied.
  */
 async function interact(
   provider: Provider,
@@ -113,7 +115,11 @@ async function interact(
   const details = await provider.interactionDetails(request, response);
   if (request.method === 'GET') {
     seen.push(details.params);
-    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ prompt: details.prompt.name, params: details.params }));
+    if (/\btext\/html\b/.test(request.headers.accept ?? '')) {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(promptPage(details.prompt.name, String(details.params.scope)));
+    } else {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ prompt: details.prompt.name, params: details.params }));
+    }
     return;
   }
   const form = new URLSearchParams(await bodyOf(request));
@@ -127,6 +133,32 @@ async function interact(
     grant.addOIDCScope(String(details.params.scope));
     await provider.interactionFinished(request, response, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
   }
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character]!);
+
+/**
+ * The prompt as a browser shows it: plain forms posting back to the interaction's own address
+ * (no action attribute), so a browser test fills and submits them as a person would.
+ */
+function promptPage(prompt: string, scope: string): string {
+  const deny = `<form method="post"><button type="submit" name="deny" value="yes">Deny</button></form>`;
+  const choice =
+    prompt === 'login'
+      ? `<h1>Sign in at the test provider</h1>
+<form method="post"><label for="login">Account</label> <input id="login" name="login" required autocomplete="username">
+<button type="submit">Continue</button></form>`
+      : `<h1>Allow keygate to sign you in?</h1>
+<p>keygate asks for: <span id="scope">${escapeHtml(scope)}</span></p>
+<form method="post"><button type="submit" name="consent" value="yes">Allow</button></form>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Test provider: ${escapeHtml(prompt)}</title></head>
+<body><main>
+${choice}
+${deny}
+</main></body></html>
+`;
 }
 
 async function bodyOf(request: IncomingMessage): Promise<string> {
