@@ -194,6 +194,20 @@ describe('the session lifetime', () => {
   });
 });
 
+describe('the session cookie behind a TLS-terminating proxy', () => {
+  const server = keygateForTests({ KEYGATE_TRUST_PROXY: '127.0.0.1' });
+
+  test('a sign-in the trusted proxy forwards as https gets a Secure cookie; one over plain http does not', async () => {
+    await addAccount(server.databaseUrl, 'alice', PASSWORD);
+    const overHttps = await signIn(server.baseUrl, 'alice', PASSWORD, '/auth/session', { 'x-forwarded-proto': 'https' });
+    assert.equal(overHttps.status, 200);
+    assert.ok(overHttps.setCookie!.split('; ').includes('Secure'), overHttps.setCookie);
+    const overHttp = await signIn(server.baseUrl, 'alice', PASSWORD);
+    assert.equal(overHttp.status, 200);
+    assert.ok(!overHttp.setCookie!.split('; ').includes('Secure'), overHttp.setCookie);
+  });
+});
+
 describe('sign-in rate limits', () => {
   test('per account: the fourth attempt on one account in a minute is a 429 with Retry-After, even with the right password; others still sign in', async () => {
     const server = await startKeygate({ KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT: '3', KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '1000' });
