@@ -90,7 +90,6 @@ function accountJson(account: Account) {
   return { user_id: account.userId, username: account.username, admin: account.admin, created_at: account.createdAt };
 }
 
-
 export const USERS_GROUP: CommandGroup = {
   name: 'users',
   usage: USERS_USAGE,
