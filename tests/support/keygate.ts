@@ -183,15 +183,17 @@ const SPAWN_TIMEOUT_MS = 30_000;
 export interface SpawnOptions {
   /** `ulimit -n` for the process: how many file descriptors (sockets included) it may hold. */
   fileDescriptorLimit?: number;
+  /** The Node binary that runs it: this test run's own unless given. */
+  node?: string;
 }
 
 export async function spawnKeygate(env: Record<string, string>, cwd: string, options: SpawnOptions = {}): Promise<KeygateProcess> {
-  const limit = options.fileDescriptorLimit;
+  const { fileDescriptorLimit: limit, node = process.execPath } = options;
   // bash sets the limit, then exec hands its process over to node: the pid stays the server's.
   const [command, args] =
     limit === undefined
-      ? [process.execPath, [MAIN_SCRIPT]]
-      : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$1"`, process.execPath, MAIN_SCRIPT]];
+      ? [node, [MAIN_SCRIPT]]
+      : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$1"`, node, MAIN_SCRIPT]];
   const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH, PORT: '0', ...env, KEYGATE_LOG_LEVEL: 'info' },
