@@ -3,6 +3,16 @@ import { fileURLToPath } from 'node:url';
 import type { Keygate } from './app.js';
 import { describeDatabase } from './config.js';
 
+/**
+ * `node <the CLI's own file> <args>`, the file named from the server's folder: it works in a clone
+ * and in a project that installed keygate alike, with no npm script or npx cache involved. It must
+ * run in the same folder and environment, since the default database is a path relative to the folder.
+ */
+function cliCommand(args: string): string {
+  const cli = relative(process.cwd(), fileURLToPath(new URL('cli.js', import.meta.url)));
+  return `node ${/\s/.test(cli) ? JSON.stringify(cli) : cli} ${args}`;
+}
+
 /** How a user gets a bearer token for this server. */
 function tokenLine(keygate: Keygate): string {
   const { oidc } = keygate.config;
@@ -12,12 +22,7 @@ function tokenLine(keygate: Keygate): string {
     : keygate.userTokenSecretGenerated
       ? 'generated at this start and kept in the database'
       : 'kept in the database';
-  // The CLI's own file, from the server's folder: it works in a clone and in a project that
-  // installed keygate alike, with no npx cache involved. It must run in the same folder and
-  // environment, since the default database is a path relative to the folder.
-  const cli = relative(process.cwd(), fileURLToPath(new URL('cli.js', import.meta.url)));
-  const command = `node ${/\s/.test(cli) ? JSON.stringify(cli) : cli} token --user <id>`;
-  return `token secret: ${secret}; mint a user token (in this folder and environment): ${command}`;
+  return `token secret: ${secret}; mint a user token (in this folder and environment): ${cliCommand('token --user <id>')}`;
 }
 
 /**
@@ -29,9 +34,6 @@ function dashboardAddress(keygate: Keygate, address: string): string {
   const signIn = keygate.config.oidc?.signIn;
   return signIn === undefined ? `${address}/` : new URL('/', signIn.redirectUri).href;
 }
-
-/** The command that makes the first account, as the README runs the CLI (in the clone). */
-export const FIRST_ADMIN_COMMAND = 'npm run keygate -- users add admin --admin';
 
 /** What a start knows beyond its config: whether local accounts are on with none made yet. */
 export interface StartFacts {
@@ -51,7 +53,7 @@ export function startupBanner(keygate: Keygate, address: string, facts: StartFac
     `dashboard: ${dashboardAddress(keygate, address)}`,
     `docs: ${address}/docs`,
     `database: ${describeDatabase(keygate.config.database)}`,
-    ...(facts.noAccountsYet ? [`no accounts yet: create the first admin (it asks for a password) with ${FIRST_ADMIN_COMMAND}`] : []),
+    ...(facts.noAccountsYet ? [`no accounts yet: create the first admin (it asks for a password) with ${cliCommand('users add admin --admin')}`] : []),
     tokenLine(keygate),
   ].join('; ');
 }
