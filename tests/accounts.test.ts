@@ -450,6 +450,8 @@ describe('keygate users', () => {
     ['remove of an unknown account', ['remove', 'nobody'], '', 3, /No account is named "nobody"/],
     ['set-password of an unknown account', ['set-password', 'nobody'], `${PASSWORD}\n`, 3, /No account is named "nobody"/],
     ['an unknown option', ['list', '--all'], '', 2, /unknown option --all/],
+    ['no subcommand', [], '', 2, /^keygate users: no subcommand given \(see "keygate users --help"\)$/],
+    ['an unknown subcommand', ['frob'], '', 2, /^keygate users: unknown subcommand "frob" \(see "keygate users --help"\)$/],
   ];
   for (const [what, args, stdin, status, message] of refusals) {
     test(`${what}: exit ${status}, one line naming it, and no password in it`, async () => {
@@ -461,10 +463,17 @@ describe('keygate users', () => {
     });
   }
 
-  test('keygate users --help lists the subcommands', async () => {
+  test('keygate users --help lists the subcommands, and each subcommand has its own --help and -h', async () => {
     const ran = await runCli(database.url, ['users', '--help']);
     assert.equal(ran.status, 0);
-    for (const subcommand of ['add', 'list', 'remove', 'set-password']) assert.match(ran.stdout, new RegExp(`^  ${subcommand}\\b`, 'm'));
+    for (const subcommand of ['add', 'list', 'remove', 'set-password']) {
+      assert.match(ran.stdout, new RegExp(`^  ${subcommand}\\b`, 'm'));
+      for (const flag of ['--help', '-h']) {
+        const help = await users([subcommand, flag]);
+        assert.equal(help.status, 0, help.stderr);
+        assert.ok(help.stdout.startsWith(`Usage: keygate users ${subcommand} `), help.stdout);
+      }
+    }
   });
 
   const hasScript = spawnSync('script', ['--version']).status === 0;
