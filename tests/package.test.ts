@@ -73,6 +73,22 @@ describe('npm pack', () => {
       assert.equal(run(process.execPath, ['--input-type=module', '-e', script], project).trim(), 'function,function,function,function');
     });
 
+    test('the packed server serves the dashboard and /docs, and the packed CLI (its bin) mints a token it accepts', { skip: onPostgres && 'the default database of the installing folder: covered by the SQLite pass' }, async () => {
+      const installed = join(project, 'node_modules', 'keygate');
+      const server = await spawnKeygate({}, project, { script: join(installed, 'dist', 'src', 'main.js') });
+      try {
+        assert.match(await (await fetch(`${server.baseUrl}/`)).text(), /<script type="module" src="\/assets\/app.js">/, 'the dashboard page');
+        assert.equal((await fetch(`${server.baseUrl}/assets/app.js`)).status, 200, 'and its script');
+        assert.equal((await fetch(`${server.baseUrl}/docs`)).status, 200);
+        const cli = join(installed, manifest.bin.keygate);
+        assert.equal(run(process.execPath, [cli, '--version'], project).trim(), manifest.version);
+        const token = run(process.execPath, [cli, 'token', '--user', 'alice'], project).trim();
+        assert.equal((await call(server.baseUrl, 'GET', '/api/v1/api-keys/', { token })).status, 200);
+      } finally {
+        await server.stop();
+      }
+    });
+
     test('their types resolve through exports and type req.apiKey in Express and Fastify, under strict TypeScript', () => {
       const consumer = join(project, 'consumer.ts');
       writeFileSync(
@@ -114,6 +130,12 @@ export async function main(): Promise<void> {
       assert.deepEqual(typeErrors([consumer, ...declarations], options), []);
     });
   });
+});
+
+test('npm start starts the built server and builds nothing: npm ci builds once, through prepare', () => {
+  assert.equal(manifest.scripts.start, 'node dist/src/main.js');
+  for (const hook of ['prestart', 'poststart']) assert.equal(manifest.scripts[hook], undefined, hook);
+  assert.equal(manifest.scripts.prepare, 'npm run build');
 });
 
 test('tests/types/express-types.ts compiles under the project strict tsconfig', () => {

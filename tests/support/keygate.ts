@@ -185,15 +185,17 @@ export interface SpawnOptions {
   fileDescriptorLimit?: number;
   /** The Node binary that runs it: this test run's own unless given. */
   node?: string;
+  /** The server's main file: this build's unless given (an installed package's, say). */
+  script?: string;
 }
 
 export async function spawnKeygate(env: Record<string, string>, cwd: string, options: SpawnOptions = {}): Promise<KeygateProcess> {
-  const { fileDescriptorLimit: limit, node = process.execPath } = options;
+  const { fileDescriptorLimit: limit, node = process.execPath, script = MAIN_SCRIPT } = options;
   // bash sets the limit, then exec hands its process over to node: the pid stays the server's.
   const [command, args] =
     limit === undefined
-      ? [node, [MAIN_SCRIPT]]
-      : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$1"`, node, MAIN_SCRIPT]];
+      ? [node, [script]]
+      : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$1"`, node, script]];
   const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH, PORT: '0', ...env, KEYGATE_LOG_LEVEL: 'info' },
