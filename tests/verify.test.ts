@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -41,6 +42,7 @@ const verify = (baseUrl: string, apiKey: string) =>
   call(baseUrl, 'POST', '/api/v1/api-keys/verify', { headers: { 'x-api-key': apiKey } });
 
 const bcryptCompares = (baseUrl: string) => metric(baseUrl, 'keygate_key_hash_compares_total');
+const rowReads = (baseUrl: string) => metric(baseUrl, 'keygate_key_row_reads_total');
 
 
 describe('POST /api/v1/api-keys/verify', () => {
@@ -149,9 +151,11 @@ describe('POST /api/v1/api-keys/verify', () => {
     assert.deepEqual(await verifier.verifyNow(apiKey), { valid: false, reason: 'unknown' });
     assert.equal((await bcryptCompares(server.baseUrl)) - before, 1);
     // From now on the old key is refused from memory: no row read, on either database.
+    const readsBefore = await rowReads(server.baseUrl);
     for (let i = 0; i < 5; i++) assert.deepEqual(verifier.verifyNow(apiKey), { valid: false, reason: 'unknown' });
     assert.equal((await verify(server.baseUrl, apiKey)).status, 401);
     assert.equal((await bcryptCompares(server.baseUrl)) - before, 1);
+    assert.equal(await rowReads(server.baseUrl), readsBefore);
   });
 
   test('a flood of forged secrets for known key_ids from 16 connections costs no hash compare and refuses no real key', async () => {
@@ -289,6 +293,32 @@ describe('cold keys in a burst', () => {
       await server.close();
     }
   });
+
+  test('a compare that waited KEYGATE_BCRYPT_QUEUE_WAIT_MS answers 503 with Retry-After, however short the line', async () => {
+    // One compare at a time, and a wait bound of 1 ms, far below one bcrypt compare (tens of
+    // milliseconds): of keys arriving together, those behind the first outwait the bound. The
+    // line's length (1000) is never reached, so each 503 is the wait bound's.
+    const server = await startKeygate({
+      KEYGATE_BCRYPT_CONCURRENCY: '1',
+      KEYGATE_BCRYPT_QUEUE_LENGTH: '1000',
+      KEYGATE_BCRYPT_QUEUE_WAIT_MS: '1',
+      KEYGATE_MAX_KEYS_PER_USER: '10',
+    });
+    try {
+      const keys = [];
+      for (let i = 0; i < 8; i++) keys.push(await newKey(server)); // one at a time: each hash waits for none
+      const responses = await Promise.all(keys.map(({ apiKey }) => verify(server.baseUrl, apiKey)));
+      const statuses = responses.map((response) => response.status);
+      assert.ok(statuses.includes(200), `the first compare waits for none: ${statuses}`);
+      assert.deepEqual(statuses.filter((status) => status !== 200 && status !== 503), [], String(statuses));
+      const overloaded = responses.find((response) => response.status === 503);
+      assert.ok(overloaded !== undefined, `the others outwait the bound: ${statuses}`);
+      assert.equal(overloaded.headers.get('retry-after'), '1');
+      for (const { apiKey } of keys) assert.equal((await verify(server.baseUrl, apiKey)).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('the hash scheme', () => {
@@ -337,6 +367,35 @@ describe('the hash scheme', () => {
       await bcryptServer.close();
     }
   });
+
+  test('KEYGATE_KEY_PEPPER keys the HMAC and is kept nowhere in the database: a dump alone verifies no key', async () => {
+    const pepper = 'a-pepper-kept-in-the-environment-only-0123456789';
+    const withPepper = { KEYGATE_KEY_HASH: 'hmac-sha256', KEYGATE_KEY_PEPPER: pepper };
+    const server = await startKeygate(withPepper);
+    try {
+      const { keyId, apiKey } = await newKey(server);
+      const { db } = server.keygate;
+      const row = await db.selectFrom('api_keys').selectAll().where('key_id', '=', keyId).executeTakeFirstOrThrow();
+      assert.equal(row.key_hash, `hmac-sha256$${createHmac('sha256', pepper).update(apiKey).digest('base64')}`);
+      const everything = JSON.stringify([row, await db.selectFrom('settings').selectAll().execute()]);
+      assert.ok(!everything.includes(pepper), 'neither the key row nor the generated secrets hold the pepper');
+      // An instance with all the database holds (its generated pepper among it) but not this pepper:
+      const withoutPepper = await startKeygate({ DATABASE_URL: server.databaseUrl, KEYGATE_KEY_HASH: 'hmac-sha256' });
+      try {
+        assert.equal((await verify(withoutPepper.baseUrl, apiKey)).status, 401);
+      } finally {
+        await withoutPepper.close();
+      }
+      const restarted = await startKeygate({ DATABASE_URL: server.databaseUrl, ...withPepper });
+      try {
+        assert.equal((await verify(restarted.baseUrl, apiKey)).status, 200);
+      } finally {
+        await restarted.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('another process on the same database', () => {
@@ -362,6 +421,27 @@ describe('another process on the same database', () => {
       // Both processes sign exchange tokens with the same published key.
       const jwks = async (baseUrl: string) => (await call(baseUrl, 'GET', '/.well-known/jwks.json')).body;
       assert.deepEqual(await jwks(other.baseUrl), await jwks(primary.baseUrl));
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('a refusal remembered in one process stays exact while another changes the key: no read for it, its successors verify', async () => {
+    const other = await spawnKeygate({ DATABASE_URL: primary.databaseUrl, KEYGATE_SECRET: TEST_SECRET }, primary.folder);
+    try {
+      const { userToken, keyId, apiKey: first } = await newKey(primary);
+      const rotate = async (json?: unknown) =>
+        (await call(primary.baseUrl, 'POST', `/api/v1/api-keys/${keyId}/rotate`, { token: userToken, json })).body.new_api_key as string;
+      const second = await rotate();
+      assert.equal((await verify(other.baseUrl, first)).status, 401); // compared, then remembered there
+      // Changes in the primary, each heard by the other: a PATCH, then a rotation whose grace
+      // keeps the second secret (now the previous hash) working beside the third.
+      assert.equal((await call(primary.baseUrl, 'PATCH', `/api/v1/api-keys/${keyId}`, { token: userToken, json: { name: 'renamed' } })).status, 200);
+      const third = await rotate({ grace_seconds: 3600 });
+      for (const key of [second, third]) assert.equal((await verify(other.baseUrl, key)).body.name, 'renamed');
+      const reads = await rowReads(other.baseUrl);
+      for (let i = 0; i < 3; i++) assert.deepEqual((await verify(other.baseUrl, first)).body, INVALID);
+      assert.equal(await rowReads(other.baseUrl), reads, 'the first secret is still refused from memory');
     } finally {
       await other.stop();
     }
