@@ -111,6 +111,8 @@ describe('admin routes', () => {
     [{ name: 'no owner' }, ['body', 'user_id']],
     [{ user_id: '', name: 'x' }, ['body', 'user_id']],
     [{ user_id: 'a\u0000b', name: 'x' }, ['body', 'user_id']],
+    // PostgreSQL would store "lone\ufffd": the key would belong to another user than the one named.
+    [{ user_id: 'lone\ud800', name: 'x' }, ['body', 'user_id']],
     [{ user_id: 'u', name: 'x', scopez: [] }, ['body', 'scopez']],
     [{ user_id: 'u', name: '' }, ['body', 'name']],
   ] as const) {

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import { createHmac, randomInt } from 'node:crypto';
-import { before, describe, test } from 'node:test';
+import { createHmac, generateKeyPairSync, randomInt, sign } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { call, keygateForTests, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
+import { call, keygateForTests, temporaryFolder, TEST_SECRET, type RunningKeygate } from './support/keygate.js';
 import { rawRequest, type HeaderValue, type RawAnswer, type RawRequest } from './support/raw-http.js';
 
-// Property-based fuzzing of every endpoint over a real loopback socket. Requests are built by
+// Property-based fuzzing of every endpoint over a real loopback socket (every operation of the
+// OpenAPI document, checked below, and the routes beside it). Requests are built by
 // hand (tests/support/raw-http.ts), so methods, targets, header bytes and body bytes can be
 // anything. Generated requests name credentials symbolically (user 2's token, key 5's latest
 // key, ...) and are resolved against what the run has seen so far, so valid tokens and keys are
@@ -48,8 +51,14 @@ async function checkProperty<T>(name: string, property: fc.IAsyncProperty<T>, nu
 // ---------------------------------------------------------------------------------------------
 // The world: what the run has seen, which symbolic requests resolve against
 
-/** Users the fuzzer acts as. Odd but valid ids, and two whose ids differ only in a lone surrogate. */
-const USER_IDS = ['fuzz-alice', 'fuzz-bob', 'Ω é 🔑 \u202e', ' ', 'u'.repeat(255), 'lone-\ud800', 'lone-\udbff'];
+/**
+ * Users the fuzzer acts as. Odd but valid ids, two whose ids differ only in a lone surrogate, and
+ * last an admin, whose token also opens the admin routes (on any user's keys).
+ */
+const USER_IDS = ['fuzz-alice', 'fuzz-bob', 'Ω é 🔑 \u202e', ' ', 'u'.repeat(255), 'lone-\ud800', 'lone-\udbff', 'fuzz-admin'];
+const ADMIN = USER_IDS.length - 1;
+/** A local account (POST /auth/session, /auth/login; its access token for /auth/refresh). */
+const ACCOUNT = { username: 'fuzz-account', password: 'a fuzzing password' };
 
 interface KnownKey {
   keyId: string;
@@ -72,7 +81,13 @@ interface HostileToken {
 class World {
   readonly keys: KnownKey[] = [];
   readonly exchangeTokens: string[] = [];
+  /** Keys an admin created for a user id the fuzzer does not act as: only looked for where they must not be. */
+  readonly strayKeys: string[] = [];
   userTokens: string[] = [];
+  /** ACCOUNT's access token, from /auth/login. */
+  accountToken = '';
+  /** Signs a leak report's body as the reporter whose key KEYGATE_LEAK_KEYS_FILE holds. */
+  leakReporter: { identifier: string; sign(body: Buffer): string } | undefined;
   hostileTokens: HostileToken[] = [];
   requests = 0;
   /** How often each endpoint answered each status: printed, so a run shows which paths it reached. */
@@ -87,6 +102,7 @@ class World {
   /** Everything secret the server has handed out: none of it may show up where it does not belong. */
   *secrets(): Iterable<string> {
     for (const key of this.keys) yield* key.versions;
+    yield* this.strayKeys;
     yield* this.exchangeTokens;
   }
 }
@@ -121,7 +137,11 @@ type BodySpec =
   /** A create body whose name holds these raw bytes: invalid UTF-8, overlong forms, CESU surrogates. */
   | { kind: 'bytes'; bytes: number[] }
   | { kind: 'deep'; depth: number; style: 'array' | 'object' | 'embedded' | 'unclosed' }
-  | { kind: 'huge'; size: number };
+  | { kind: 'huge'; size: number }
+  /** {"current_token": the account's access token}: a refresh that succeeds. */
+  | { kind: 'accountToken' }
+  /** GitHub's leak report of this key. */
+  | { kind: 'leak'; key: KeyRef };
 
 /** A key presented to the server: one the run has seen (its current or an older version, possibly mangled) or any text. */
 type KeyRef =
@@ -143,7 +163,12 @@ interface AuthorizationSpec {
   tail: string;
 }
 
-type Endpoint = 'create' | 'list' | 'revoke' | 'rotate' | 'verify' | 'validate' | 'healthz' | 'openapi' | 'jwks' | 'docs' | 'metrics' | 'nowhere';
+type Endpoint =
+  | 'create' | 'list' | 'get' | 'patch' | 'usage' | 'revoke' | 'rotate'
+  | 'adminList' | 'adminCreate' | 'adminGet' | 'adminPatch' | 'adminUsage' | 'adminRevoke' | 'adminRotate' | 'audit'
+  | 'verify' | 'validate' | 'forwardAuth' | 'selfRevoke' | 'leaks'
+  | 'authConfig' | 'signIn' | 'session' | 'signOut' | 'signUp' | 'login' | 'refresh'
+  | 'healthz' | 'openapi' | 'jwks' | 'docs' | 'metrics' | 'nowhere';
 
 type PathVariant =
   | 'plain' | 'toggle-slash' | 'query' | 'double-slash' | 'uppercase' | 'encoded' | 'dot-segment'
@@ -165,21 +190,62 @@ interface FuzzRequest {
   body: BodySpec;
   framing: 'length' | 'chunked';
   extraHeaders: [string, string | number[]][];
+  /** On the leak report route: signed by the reporter, or not. */
+  signed: boolean;
 }
 
-const ENDPOINTS: Record<Endpoint, { method: string; path: (keyId: string) => string; management: boolean }> = {
-  create: { method: 'POST', path: () => '/api/v1/api-keys/', management: true },
-  list: { method: 'GET', path: () => '/api/v1/api-keys/', management: true },
-  revoke: { method: 'DELETE', path: (keyId) => `/api/v1/api-keys/${keyId}`, management: true },
-  rotate: { method: 'POST', path: (keyId) => `/api/v1/api-keys/${keyId}/rotate`, management: true },
-  verify: { method: 'POST', path: () => '/api/v1/api-keys/verify', management: false },
-  validate: { method: 'POST', path: () => '/api/v1/api-keys/validate', management: false },
-  healthz: { method: 'GET', path: () => '/healthz', management: false },
-  openapi: { method: 'GET', path: () => '/openapi.json', management: false },
-  jwks: { method: 'GET', path: () => '/.well-known/jwks.json', management: false },
-  docs: { method: 'GET', path: () => '/docs', management: false },
-  metrics: { method: 'GET', path: () => '/metrics', management: false },
-  nowhere: { method: 'GET', path: () => '/api/v2/keys', management: false },
+/** What a well-formed request presents: a user's token, the admin's, an API key, or nothing. */
+type Presents = 'user' | 'admin' | 'key' | 'nothing';
+/** The body a well-formed request sends. */
+type BodyKind = 'none' | 'create' | 'adminCreate' | 'patch' | 'credentials' | 'signUp' | 'refresh' | 'leak';
+/** What an acknowledged answer does to the keys the world knows. */
+type KeyChange = 'create' | 'rotate' | 'revoke' | 'revokePresented';
+
+interface EndpointSpec {
+  method: string;
+  path: (keyId: string) => string;
+  presents: Presents;
+  body?: BodyKind;
+  changes?: KeyChange;
+}
+
+const KEYS = '/api/v1/api-keys';
+const ADMIN_KEYS = '/api/v1/admin/api-keys';
+const ENDPOINTS: Record<Endpoint, EndpointSpec> = {
+  create: { method: 'POST', path: () => `${KEYS}/`, presents: 'user', body: 'create', changes: 'create' },
+  list: { method: 'GET', path: () => `${KEYS}/`, presents: 'user' },
+  get: { method: 'GET', path: (keyId) => `${KEYS}/${keyId}`, presents: 'user' },
+  patch: { method: 'PATCH', path: (keyId) => `${KEYS}/${keyId}`, presents: 'user', body: 'patch' },
+  usage: { method: 'GET', path: (keyId) => `${KEYS}/${keyId}/usage`, presents: 'user' },
+  revoke: { method: 'DELETE', path: (keyId) => `${KEYS}/${keyId}`, presents: 'user', changes: 'revoke' },
+  rotate: { method: 'POST', path: (keyId) => `${KEYS}/${keyId}/rotate`, presents: 'user', changes: 'rotate' },
+  adminList: { method: 'GET', path: () => ADMIN_KEYS, presents: 'admin' },
+  adminCreate: { method: 'POST', path: () => ADMIN_KEYS, presents: 'admin', body: 'adminCreate', changes: 'create' },
+  adminGet: { method: 'GET', path: (keyId) => `${ADMIN_KEYS}/${keyId}`, presents: 'admin' },
+  adminPatch: { method: 'PATCH', path: (keyId) => `${ADMIN_KEYS}/${keyId}`, presents: 'admin', body: 'patch' },
+  adminUsage: { method: 'GET', path: (keyId) => `${ADMIN_KEYS}/${keyId}/usage`, presents: 'admin' },
+  adminRevoke: { method: 'DELETE', path: (keyId) => `${ADMIN_KEYS}/${keyId}`, presents: 'admin', changes: 'revoke' },
+  adminRotate: { method: 'POST', path: (keyId) => `${ADMIN_KEYS}/${keyId}/rotate`, presents: 'admin', changes: 'rotate' },
+  // A user reads the trail of their own keys; an admin anyone's.
+  audit: { method: 'GET', path: () => '/api/v1/audit', presents: 'user' },
+  verify: { method: 'POST', path: () => `${KEYS}/verify`, presents: 'key' },
+  validate: { method: 'POST', path: () => `${KEYS}/validate`, presents: 'key' },
+  forwardAuth: { method: 'GET', path: () => `${KEYS}/forward-auth`, presents: 'key' },
+  selfRevoke: { method: 'POST', path: () => `${KEYS}/self-revoke`, presents: 'key', changes: 'revokePresented' },
+  leaks: { method: 'POST', path: () => '/api/v1/leaks', presents: 'nothing', body: 'leak', changes: 'revokePresented' },
+  authConfig: { method: 'GET', path: () => '/auth/config', presents: 'nothing' },
+  signIn: { method: 'POST', path: () => '/auth/session', presents: 'nothing', body: 'credentials' },
+  session: { method: 'GET', path: () => '/auth/session', presents: 'nothing' },
+  signOut: { method: 'DELETE', path: () => '/auth/session', presents: 'nothing' },
+  signUp: { method: 'POST', path: () => '/auth/signup', presents: 'nothing', body: 'signUp' },
+  login: { method: 'POST', path: () => '/auth/login', presents: 'nothing', body: 'credentials' },
+  refresh: { method: 'POST', path: () => '/auth/refresh', presents: 'nothing', body: 'refresh' },
+  healthz: { method: 'GET', path: () => '/healthz', presents: 'nothing' },
+  openapi: { method: 'GET', path: () => '/openapi.json', presents: 'nothing' },
+  jwks: { method: 'GET', path: () => '/.well-known/jwks.json', presents: 'nothing' },
+  docs: { method: 'GET', path: () => '/docs', presents: 'nothing' },
+  metrics: { method: 'GET', path: () => '/metrics', presents: 'nothing' },
+  nowhere: { method: 'GET', path: () => '/api/v2/keys', presents: 'nothing' },
 };
 
 /** Path variants after which the router still certainly reaches the same route with the same key_id. */
@@ -215,7 +281,11 @@ const scalarDoc: fc.Arbitrary<Doc> = fc.oneof(
     .map((text): Doc => ({ kind: 'raw', text })),
 );
 const objectKey = fc.oneof(
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'name', 'expires_days', 'request', 'credentials', '', 'toString', 'hasOwnProperty'),
+  fc.constantFrom(
+    '__proto__', 'constructor', 'prototype', 'name', 'expires_days', 'request', 'credentials', '', 'toString', 'hasOwnProperty',
+    // Fields of the other bodies: the admin's create, PATCH, sign-in and refresh.
+    'user_id', 'metadata', 'scopes', 'username', 'password', 'refresh_token', 'current_token',
+  ),
   hostileString,
 );
 const { anyDoc } = fc.letrec<{ anyDoc: Doc }>((tie) => ({
@@ -363,6 +433,11 @@ const endpoint = fc.oneof(
   { weight: 3, arbitrary: fc.constant<Endpoint>('rotate') },
   { weight: 3, arbitrary: fc.constant<Endpoint>('verify') },
   { weight: 2, arbitrary: fc.constant<Endpoint>('validate') },
+  { weight: 3, arbitrary: fc.constantFrom<Endpoint>('get', 'patch', 'usage') },
+  { weight: 4, arbitrary: fc.constantFrom<Endpoint>('adminList', 'adminCreate', 'adminGet', 'adminPatch', 'adminUsage', 'adminRevoke', 'adminRotate', 'audit') },
+  { weight: 2, arbitrary: fc.constantFrom<Endpoint>('forwardAuth', 'selfRevoke') },
+  { weight: 1, arbitrary: fc.constant<Endpoint>('leaks') },
+  { weight: 3, arbitrary: fc.constantFrom<Endpoint>('authConfig', 'signIn', 'session', 'signOut', 'signUp', 'login', 'refresh') },
   { weight: 2, arbitrary: fc.constantFrom<Endpoint>('healthz', 'openapi', 'jwks', 'docs', 'metrics', 'nowhere') },
 );
 
@@ -390,10 +465,11 @@ const hostileFields = fc.record({
   body: bodySpec,
   framing: fc.constant<'length' | 'chunked'>('chunked'),
   extraHeaders: fc.array(extraHeader, { minLength: 1, maxLength: 3 }),
+  signed: fc.constant(false),
 });
 
-type Field = 'pathKey' | 'method' | 'path' | 'host' | 'authorization' | 'apiKeys' | 'contentType' | 'body' | 'framing' | 'extraHeaders';
-const FIELDS: Field[] = ['pathKey', 'method', 'path', 'host', 'authorization', 'apiKeys', 'contentType', 'body', 'framing', 'extraHeaders'];
+type Field = 'pathKey' | 'method' | 'path' | 'host' | 'authorization' | 'apiKeys' | 'contentType' | 'body' | 'framing' | 'extraHeaders' | 'signed';
+const FIELDS: Field[] = ['pathKey', 'method', 'path', 'host', 'authorization', 'apiKeys', 'contentType', 'body', 'framing', 'extraHeaders', 'signed'];
 
 /** What a well-behaved client sends: a valid create body, the user's bearer token, a current key. */
 const wellFormedCreate: fc.Arbitrary<BodySpec> = fc
@@ -407,7 +483,25 @@ const wellFormedCreate: fc.Arbitrary<BodySpec> = fc
     return { kind: 'doc', doc: embedded ? { kind: 'object', entries: [['request', request], ['credentials', value(null)]] } : request };
   });
 
+const objectDoc = (entries: [string, string | number | boolean | null][]): BodySpec => ({
+  kind: 'doc',
+  doc: { kind: 'object', entries: entries.map(([name, v]) => [name, value(v)]) },
+});
+const shortText = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((text) => text.trim() !== '' && !/[\u0000-\u001f\u007f-\u009f]/.test(text));
+/** The well-formed body of each kind but a user's create (wellFormedCreate) and the symbolic ones. */
+const wellFormedBodies = fc.record({
+  adminCreate: fc.record({ user: fc.nat({ max: USER_IDS.length - 1 }), name: shortText }).map(({ user, name }) => objectDoc([['user_id', USER_IDS[user]!], ['name', name]])),
+  // Never status, expiry, limits or quota: a patch here changes nothing a verification depends on.
+  patch: fc.oneof(shortText.map((name) => objectDoc([['name', name]])), shortText.map((team): BodySpec => ({
+    kind: 'doc',
+    doc: { kind: 'object', entries: [['metadata', { kind: 'object', entries: [['team', value(team)]] }]] },
+  }))),
+  credentials: fc.constant(objectDoc([['username', ACCOUNT.username], ['password', ACCOUNT.password]])),
+  signUp: fc.nat({ max: 50 }).map((n) => objectDoc([['username', `fuzz-signup-${n}`], ['password', ACCOUNT.password]])),
+});
+
 const wellFormedFields = fc.record({
+  bodies: wellFormedBodies,
   pathKey: fc.nat().map((index) => ({ kind: 'known' as const, index })),
   user: fc.nat({ max: USER_IDS.length - 1 }),
   key: fc.record({ index: fc.nat(), version: fc.constant<'current'>('current'), mangle: fc.constant<Mangle>('none') }).map((ref): KeyRef => ({ kind: 'known', ...ref })),
@@ -432,8 +526,16 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
     ),
   })
   .map(({ endpoint, normal, hostile, mutated }): FuzzRequest => {
-    const verifying = endpoint === 'verify' || endpoint === 'validate';
+    const { presents, body: bodyKind = 'none' } = ENDPOINTS[endpoint];
     const key = { kind: 'key' as const, key: normal.key };
+    const bodies: Record<BodyKind, BodySpec> = {
+      none: { kind: 'none' },
+      create: normal.create,
+      ...normal.bodies,
+      refresh: { kind: 'accountToken' },
+      leak: { kind: 'leak', key: normal.key },
+    };
+    const body = bodies[bodyKind];
     const wellFormed: FuzzRequest = {
       endpoint,
       pathKey: normal.pathKey,
@@ -441,15 +543,17 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
       path: 'plain',
       suffix: hostile.suffix,
       host: 'normal',
-      authorization: verifying
-        ? normal.keyAs === 'X-API-Key' ? [] : [{ scheme: normal.keyAs, credential: key, tail: '' }]
-        : [{ scheme: 'Bearer', credential: { kind: 'user', user: normal.user }, tail: '' }],
-      apiKeys: verifying && normal.keyAs === 'X-API-Key' ? [normal.key] : [],
+      authorization:
+        presents === 'key'
+          ? normal.keyAs === 'X-API-Key' ? [] : [{ scheme: normal.keyAs, credential: key, tail: '' }]
+          : presents === 'nothing' ? [] : [{ scheme: 'Bearer', credential: { kind: 'user', user: presents === 'admin' ? ADMIN : normal.user }, tail: '' }],
+      apiKeys: presents === 'key' && normal.keyAs === 'X-API-Key' ? [normal.key] : [],
       apiKeyPadding: '',
-      contentType: endpoint === 'create' ? 'application/json' : undefined,
-      body: endpoint === 'create' ? normal.create : { kind: 'none' },
+      contentType: body.kind === 'none' ? undefined : 'application/json',
+      body,
       framing: 'length',
       extraHeaders: [],
+      signed: true,
     };
     const request: Record<string, unknown> = { ...wellFormed };
     for (const field of mutated) request[field] = hostile[field];
@@ -516,7 +620,7 @@ function resolveCredential(world: World, credential: Credential): { text: string
   }
 }
 
-function renderBody(spec: BodySpec): Buffer | undefined {
+function renderBody(world: World, spec: BodySpec): Buffer | undefined {
   switch (spec.kind) {
     case 'none':
       return undefined;
@@ -535,6 +639,10 @@ function renderBody(spec: BodySpec): Buffer | undefined {
     }
     case 'huge':
       return Buffer.from(JSON.stringify({ name: 'n'.repeat(spec.size) }));
+    case 'accountToken':
+      return Buffer.from(JSON.stringify({ current_token: world.accountToken }));
+    case 'leak':
+      return Buffer.from(JSON.stringify([{ token: resolveKey(world, spec.key), type: 'keygate_api_key', url: 'https://github.com/fuzz/repo', source: 'content' }]));
   }
 }
 
@@ -606,7 +714,10 @@ function resolve(world: World, request: FuzzRequest): Resolved {
   for (const key of request.apiKeys) headers.push(['X-API-Key', `${request.apiKeyPadding}${resolveKey(world, key)}${request.apiKeyPadding}`]);
   if (request.contentType !== undefined) headers.push(['Content-Type', request.contentType]);
   for (const [name, headerValue] of request.extraHeaders) headers.push([name, typeof headerValue === 'string' ? headerValue : Buffer.from(headerValue)]);
-  const body = renderBody(request.body);
+  const body = renderBody(world, request.body);
+  if (request.endpoint === 'leaks' && request.signed && world.leakReporter !== undefined) {
+    headers.push(['Github-Public-Key-Identifier', world.leakReporter.identifier], ['Github-Public-Key-Signature', world.leakReporter.sign(body ?? Buffer.alloc(0))]);
+  }
   return {
     raw: {
       method,
@@ -663,6 +774,11 @@ function checkErrorBody(answer: RawAnswer, json: unknown, shown: () => string): 
   }
 }
 
+/** Everything a request carried (target, header values, body), as text to look for secrets in. */
+function sentText(raw: RawRequest): string {
+  return Buffer.concat([Buffer.from(`${raw.target}\n`, 'latin1'), ...raw.headers.map(([, v]) => Buffer.from(String(v))), raw.body ?? Buffer.alloc(0)]).toString('utf8');
+}
+
 function checkAnswer(world: World, request: FuzzRequest, resolved: Resolved, answer: RawAnswer | undefined): void {
   const { raw, method } = resolved;
   const shown = () => `request ${showRequest(raw)}\nanswer ${JSON.stringify(answer?.text.slice(0, 2000))}`;
@@ -689,11 +805,12 @@ function checkAnswer(world: World, request: FuzzRequest, resolved: Resolved, ans
   const issued = new Set<string>();
   const body = json as Record<string, unknown> | undefined;
   if (success && typeof body === 'object' && body !== null && !Array.isArray(body)) {
-    if (request.endpoint === 'create' && typeof body.api_key === 'string') issued.add(body.api_key);
-    if (request.endpoint === 'rotate' && typeof body.new_api_key === 'string') issued.add(body.new_api_key);
+    const { changes } = ENDPOINTS[request.endpoint];
+    if (changes === 'create' && typeof body.api_key === 'string') issued.add(body.api_key);
+    if (changes === 'rotate' && typeof body.new_api_key === 'string') issued.add(body.new_api_key);
     if (request.endpoint === 'validate' && typeof body.access_token === 'string') issued.add(body.access_token);
   }
-  const sent = Buffer.concat([Buffer.from(`${raw.target}\n`, 'latin1'), ...raw.headers.map(([, v]) => Buffer.from(String(v))), raw.body ?? Buffer.alloc(0)]).toString('utf8');
+  const sent = sentText(raw);
   let text = answer.text;
   for (const allowed of issued) text = text.split(allowed).join('<issued>');
   const unsent = (found: string) => !sent.includes(found);
@@ -709,8 +826,11 @@ function checkAnswer(world: World, request: FuzzRequest, resolved: Resolved, ans
 
   if (!success) return;
   const endpoint = ENDPOINTS[request.endpoint];
-  if (endpoint.management && method === endpoint.method) {
+  if (endpoint.presents === 'user' && method === endpoint.method) {
     assert.notEqual(resolved.user, undefined, `a management request succeeded with a credential that must be refused\n${shown()}`);
+  }
+  if (endpoint.presents === 'admin' && method === endpoint.method) {
+    assert.equal(resolved.user, ADMIN, `an admin route answered a credential that is not the admin's\n${shown()}`);
   }
   const fields = CONTRACT_FIELDS[request.endpoint];
   if (fields !== undefined && method === endpoint.method && body !== undefined) {
@@ -738,24 +858,34 @@ function checkAnswer(world: World, request: FuzzRequest, resolved: Resolved, ans
 function learn(world: World, request: FuzzRequest, resolved: Resolved, body: Record<string, unknown> | undefined, status: number): void {
   const endpoint = ENDPOINTS[request.endpoint];
   if (resolved.method !== endpoint.method || body === undefined && status !== 204) return;
-  if (request.endpoint === 'create' && status === 201 && body !== undefined) {
+  // On the admin routes the admin acts on anyone's key; on the user routes only on the caller's own.
+  const byAdmin = endpoint.presents === 'admin';
+  const actsOn = (key: KnownKey) => byAdmin || key.owner === resolved.user;
+  if (endpoint.changes === 'create' && status === 201 && body !== undefined) {
     assert.equal(world.byKeyId(String(body.key_id)), undefined, 'a create answered with a key_id already issued');
-    world.keys.push({ keyId: String(body.key_id), owner: resolved.user as number, versions: [String(body.api_key)], revoked: false, maybeRevoked: false });
+    const owner = byAdmin ? USER_IDS.indexOf(String(body.user_id)) : (resolved.user as number);
+    if (owner === -1) world.strayKeys.push(String(body.api_key));
+    else world.keys.push({ keyId: String(body.key_id), owner, versions: [String(body.api_key)], revoked: false, maybeRevoked: false });
   }
-  if (request.endpoint === 'rotate' && status === 200 && body !== undefined) {
+  if (endpoint.changes === 'rotate' && status === 200 && body !== undefined) {
     const known = world.byKeyId(String(body.key_id));
-    assert.ok(known !== undefined && known.owner === resolved.user, `a rotate answered for a key_id the caller was never issued: ${String(body.key_id)}`);
+    assert.ok(known !== undefined && actsOn(known), `a rotate answered for a key_id the caller was never issued: ${String(body.key_id)}`);
     assert.ok(!known.revoked, 'a revoked key rotated');
     known.versions.push(String(body.new_api_key));
   }
   if (request.endpoint === 'validate' && status === 200 && body !== undefined && world.exchangeTokens.length < 8) {
     world.exchangeTokens.push(String(body.access_token));
   }
-  if (request.endpoint === 'revoke' && status === 204) {
+  if (endpoint.changes === 'revoke' && status === 204) {
     const target = resolved.pathKey;
-    if (target === undefined || target.owner !== resolved.user) return;
+    if (target === undefined || !actsOn(target)) return;
     if (ROUTE_PRESERVING.has(request.path) && request.pathKey.kind === 'known') target.revoked = true;
     else target.maybeRevoked = true;
+  }
+  // A self-revoke or a leak report revokes a key it was sent (a report answers 200 with its verdicts).
+  if (endpoint.changes === 'revokePresented' && status >= 200 && status < 300) {
+    const sent = sentText(resolved.raw);
+    for (const key of world.keys) if (key.versions.some((version) => sent.includes(version))) key.maybeRevoked = true;
   }
 }
 
@@ -822,19 +952,42 @@ async function hostileTokens(world: World): Promise<HostileToken[]> {
 
 /** The fuzz run against one server: setup, the property, then the checks of the aftermath. */
 function fuzzSuite(env: Record<string, string>, numRuns: number, options: { limited: boolean }): void {
-  const server = keygateForTests({ KEYGATE_LOG_LEVEL: 'silent', ...env });
+  // GitHub's leak reports, signed by a reporter key of the suite's own (its public half in the file).
+  const folder = temporaryFolder();
+  const leakKeysFile = join(folder, 'secret_scanning.json');
+  const reporter = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const reporterId = 'fuzz-reporter';
+  writeFileSync(leakKeysFile, JSON.stringify({ public_keys: [{ key_identifier: reporterId, key: reporter.publicKey.export({ type: 'spki', format: 'pem' }), is_current: true }] }));
+  const server = keygateForTests({ KEYGATE_LOG_LEVEL: 'silent', KEYGATE_SIGNUP: 'open', KEYGATE_LEAK_KEYS_FILE: leakKeysFile, ...env });
   let world: World;
 
   before(async () => {
     world = new World(server);
-    world.userTokens = await Promise.all(USER_IDS.map((userId) => server.tokenFor(userId)));
+    const adminScope = [server.keygate.config.adminScope];
+    world.userTokens = await Promise.all(USER_IDS.map((userId, user) => server.tokenFor(userId, user === ADMIN ? adminScope : undefined)));
     world.hostileTokens = await hostileTokens(world);
+    world.leakReporter = { identifier: reporterId, sign: (body) => sign('sha256', body, reporter.privateKey).toString('base64') };
+    await server.keygate.accounts.add(ACCOUNT.username, ACCOUNT.password, { admin: false });
+    const login = await call(server.baseUrl, 'POST', '/auth/login', { json: ACCOUNT });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    world.accountToken = login.body.access_token;
     // A few keys from the start, so that the first runs already reach rotate, revoke and verify.
     for (const [owner, token] of world.userTokens.slice(0, 2).entries()) {
       const created = await call(server.baseUrl, 'POST', '/api/v1/api-keys/', { token, json: { name: `seed ${owner}` } });
       assert.equal(created.status, 201);
       world.keys.push({ keyId: created.body.key_id, owner, versions: [created.body.api_key], revoked: false, maybeRevoked: false });
     }
+  });
+
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  test('the fuzzer makes every operation of the OpenAPI document', async () => {
+    const document = await call(server.baseUrl, 'GET', '/openapi.json');
+    const documented = Object.entries(document.body.paths as Record<string, object>).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    const made = new Set(Object.values(ENDPOINTS).map(({ method, path }) => `${method} ${path('{key_id}')}`));
+    assert.deepEqual(documented.filter((operation) => !made.has(operation)), [], 'operations the fuzzer never makes');
   });
 
   test(`hostile requests to every endpoint (seed ${SEED})`, async (t) => {
@@ -903,7 +1056,17 @@ function fuzzSuite(env: Record<string, string>, numRuns: number, options: { limi
 describe('fuzz: every endpoint, limits off', () => {
   // Rate limits off, so the run reaches the routes rather than the limiter; the default key limit
   // stays, so creates also meet "maximum reached" and revokes make room again.
-  fuzzSuite({ KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0', KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '0', KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0' }, 300, { limited: false });
+  fuzzSuite(
+    {
+      KEYGATE_RATE_LIMIT_MANAGE_PER_USER: '0',
+      KEYGATE_RATE_LIMIT_VERIFY_PER_KEY: '0',
+      KEYGATE_RATE_LIMIT_VERIFY_PER_IP: '0',
+      KEYGATE_RATE_LIMIT_SIGN_IN_PER_ACCOUNT: '0',
+      KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '0',
+    },
+    600,
+    { limited: false },
+  );
 });
 
 describe('fuzz: every endpoint, tight rate limits', () => {

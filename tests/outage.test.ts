@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
@@ -33,6 +34,7 @@ import {
   type KeygateProcess,
   type RunningKeygate,
 } from './support/keygate.js';
+import { addAccount, signIn } from './support/accounts.js';
 import { createDatabase, startPostgres, type PostgresCluster } from './support/postgres.js';
 
 // A database that does not answer is keygate's outage, not a bug: every endpoint and every
@@ -128,6 +130,28 @@ async function startRelay(targetPort: number): Promise<{ port: number; goSilent(
   };
 }
 
+/** A request as `call` makes it. */
+type Request = Parameters<typeof call>[3];
+
+/**
+ * A leak reporter whose public key is written to `keysFile` (KEYGATE_LEAK_KEYS_FILE): the
+ * signed report of a token, as GitHub sends it.
+ */
+function leakReporter(keysFile: string): (token: string) => Request {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const identifier = 'outage-reporter';
+  const pem = publicKey.export({ type: 'spki', format: 'pem' });
+  writeFileSync(keysFile, JSON.stringify({ public_keys: [{ key_identifier: identifier, key: pem, is_current: true }] }));
+  return (token) => {
+    const rawBody = JSON.stringify([{ token, type: 'keygate_api_key', url: 'https://github.com/octo/repo', source: 'content' }]);
+    const signature = sign('sha256', Buffer.from(rawBody), privateKey).toString('base64');
+    return {
+      rawBody,
+      headers: { 'content-type': 'application/json', 'github-public-key-identifier': identifier, 'github-public-key-signature': signature },
+    };
+  };
+}
+
 describe('PostgreSQL stopped, then started again', { skip: onPostgres ? false : 'needs PostgreSQL: runs in the PostgreSQL pass' }, () => {
   // A cluster of this file's own: stopping it leaves the shared cluster of the pass alone.
   let cluster: PostgresCluster;
@@ -145,12 +169,21 @@ describe('PostgreSQL stopped, then started again', { skip: onPostgres ? false : 
   /** Never verified by anyone before the outage. */
   let coldKey: string;
   let coldKeyId: string;
+  /**
+   * Each operation of the OpenAPI document, by "METHOD path", as a client allowed to make it
+   * does; filled in once the credentials exist.
+   */
+  let operations: Record<string, Request>;
+  /** Routes the document does not hold: [what, method, path, request]. */
+  let besideTheDocument: [string, string, string, Request][];
 
   before(async () => {
     cluster = await startPostgres();
     databaseUrl = (await createDatabase(cluster.adminUrl)).url;
-    server = await startKeygate({ DATABASE_URL: databaseUrl });
     spawnedFolder = temporaryFolder();
+    const leakKeysFile = join(spawnedFolder, 'secret_scanning.json');
+    const leakReport = leakReporter(leakKeysFile);
+    server = await startKeygate({ DATABASE_URL: databaseUrl, KEYGATE_SIGNUP: 'open', KEYGATE_LEAK_KEYS_FILE: leakKeysFile });
     spawned = await spawnKeygate({ DATABASE_URL: databaseUrl, KEYGATE_SECRET: TEST_SECRET }, spawnedFolder);
     keys = await createKeyVerifier({ databaseUrl });
     glue = await startGlueApps(keys);
@@ -171,6 +204,52 @@ describe('PostgreSQL stopped, then started again', { skip: onPostgres ? false : 
     assert.equal((await call(spawned.baseUrl, 'POST', `${BASE}/verify`, { headers })).status, 200);
     assert.equal((await fetchText(glue.fastifyUrl, { headers })).status, 200);
     assert.equal((await fetchText(glue.expressUrl, { headers })).status, 200);
+
+    // Credentials for every other operation: an admin's token, an account's session, its
+    // access and refresh tokens, and a key only the verification routes present.
+    const admin = await server.tokenFor('outage-admin@example.com', [server.keygate.config.adminScope]);
+    const password = 'an outage password';
+    await addAccount(databaseUrl, 'outage-account', password);
+    const session = await signIn(server.baseUrl, 'outage-account', password);
+    assert.equal(session.status, 200, JSON.stringify(session.body));
+    const login = await call(server.baseUrl, 'POST', '/auth/login', { json: { username: 'outage-account', password } });
+    const refresh = await call(server.baseUrl, 'POST', '/auth/refresh', { json: { current_token: login.body.access_token } });
+    assert.equal(refresh.status, 200, JSON.stringify(refresh.body));
+    const spare = await call(server.baseUrl, 'POST', `${BASE}/`, { token, json: { name: 'spare' } });
+    const spareKey = { 'x-api-key': spare.body.api_key };
+    const adminKeys = '/api/v1/admin/api-keys';
+    operations = {
+      [`GET ${BASE}/`]: { token },
+      [`POST ${BASE}/`]: { token, json: { name: 'during' } },
+      [`GET ${BASE}/{key_id}`]: { token },
+      [`PATCH ${BASE}/{key_id}`]: { token, json: { name: 'renamed' } },
+      [`DELETE ${BASE}/{key_id}`]: { token },
+      [`GET ${BASE}/{key_id}/usage`]: { token },
+      [`POST ${BASE}/{key_id}/rotate`]: { token },
+      [`GET ${adminKeys}`]: { token: admin },
+      [`POST ${adminKeys}`]: { token: admin, json: { user_id: 'someone', name: 'during' } },
+      [`GET ${adminKeys}/{key_id}`]: { token: admin },
+      [`PATCH ${adminKeys}/{key_id}`]: { token: admin, json: { name: 'renamed' } },
+      [`DELETE ${adminKeys}/{key_id}`]: { token: admin },
+      [`GET ${adminKeys}/{key_id}/usage`]: { token: admin },
+      [`POST ${adminKeys}/{key_id}/rotate`]: { token: admin },
+      'GET /api/v1/audit': { token: admin },
+      'POST /auth/session': { json: { username: 'outage-account', password } },
+      'GET /auth/session': { headers: { cookie: session.cookie! } },
+      'DELETE /auth/session': { headers: { cookie: session.cookie!, 'x-csrf-token': session.body.csrf_token } },
+      'POST /auth/signup': { json: { username: 'outage-newcomer', password } },
+      'POST /auth/login': { json: { username: 'outage-account', password } },
+      'POST /auth/refresh': { json: { refresh_token: refresh.body.refresh_token } },
+      [`POST ${BASE}/verify`]: { headers: spareKey },
+      [`POST ${BASE}/validate`]: { headers: spareKey },
+      [`POST ${BASE}/self-revoke`]: { headers: spareKey },
+      // A key keygate issued: only its row tells whether it is current (text it did not issue needs none).
+      'POST /api/v1/leaks': leakReport(spare.body.api_key),
+    };
+    besideTheDocument = [
+      ['the gateway\'s forward auth', 'GET', `${BASE}/forward-auth`, { headers: spareKey }],
+      ['a user route with a session cookie', 'GET', `${BASE}/`, { headers: { cookie: session.cookie! } }],
+    ];
   });
 
   after(async () => {
@@ -212,6 +291,26 @@ describe('PostgreSQL stopped, then started again', { skip: onPostgres ? false : 
     unavailable(await call(baseUrl, 'POST', `${BASE}/verify`, { headers: { 'x-api-key': warmKey } }), 'verify, warm key');
     unavailable(await call(baseUrl, 'POST', `${BASE}/validate`, { headers: { authorization: `ApiKey ${coldKey}` } }), 'validate');
     unavailable(await call(baseUrl, 'GET', '/healthz'), 'healthz');
+  });
+
+  test('so does every operation of the OpenAPI document (one key, PATCH, usage, admin, audit, sign-in, leaks) and the routes beside it', async () => {
+    assert.ok(paused, 'runs during the outage');
+    // Routes whose answer needs no database: they go on answering.
+    const withoutDatabase = ['GET /.well-known/jwks.json', 'GET /auth/config'];
+    const document = await call(server.baseUrl, 'GET', '/openapi.json');
+    const documented = Object.entries(document.body.paths as Record<string, object>).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    assert.deepEqual([...Object.keys(operations), ...withoutDatabase].sort(), [...documented].sort(), 'each documented operation is made below, or said to need no database');
+    for (const operation of withoutDatabase) {
+      const [method, path] = operation.split(' ') as [string, string];
+      assert.equal((await call(server.baseUrl, method, path)).status, 200, operation);
+    }
+    for (const [operation, request] of Object.entries(operations)) {
+      const [method, path] = operation.split(' ') as [string, string];
+      unavailable(await call(server.baseUrl, method, path.replace('{key_id}', coldKeyId), request), operation);
+    }
+    for (const [what, method, path, request] of besideTheDocument) unavailable(await call(server.baseUrl, method, path, request), what);
   });
 
   test('the Fastify, Express and MCP glue answer 503 with Retry-After too', async () => {

@@ -248,7 +248,13 @@ export function verifyRoutes(verifier: SettlesKeys, exchange: ExchangeTokens, li
       (request, reply) =>
         andThen(
           presentedAndVerified(request, reply),
-          (admitted) => admitted && andThen(exchange.issue(admitted.key), (token) => answer(admitted, token)),
+          (admitted) =>
+            admitted &&
+            andThen(exchange.issue(admitted.key), (token) => {
+              // The JWT is a bearer credential for the backends, like a key: no cache may keep it.
+              reply.header('cache-control', 'no-store');
+              return answer(admitted, token);
+            }),
         ),
     );
 
