@@ -67,3 +67,44 @@ test('a failing job frees its place for the next', async () => {
   await assert.rejects(failing, /boom/);
   assert.equal(await next, 'next');
 });
+
+test('a background job takes a slot only when no job waits in line, and never delays one', async () => {
+  const queue = new BoundedQueue(1, 10, 60_000);
+  const running = heldJob('running');
+  const background = heldJob('background');
+  const waiting = heldJob('waiting');
+  const first = queue.run(running.job);
+  const later = queue.runInBackground(background.job);
+  const next = queue.run(waiting.job);
+  running.release();
+  await first;
+  assert.deepEqual([waiting.started, background.started], [true, false], 'the job queued after it goes first');
+  waiting.release();
+  await next;
+  assert.equal(background.started, true, 'once the line is empty the background job runs');
+  background.release();
+  assert.equal(await later, 'background');
+
+  const idle = heldJob('idle');
+  const atOnce = queue.runInBackground(idle.job);
+  assert.equal(idle.started, true, 'a free slot with nobody in line is taken at once');
+  idle.release();
+  assert.equal(await atOnce, 'idle');
+});
+
+test('a background job never starts while a job waits, and its own line is bounded too', async () => {
+  const queue = new BoundedQueue(1, 1, 60_000);
+  const running = heldJob('running');
+  const waiting = heldJob('waiting');
+  const results = [queue.run(running.job), queue.run(waiting.job)];
+  const background = heldJob('background');
+  const backgroundResult = queue.runInBackground(background.job);
+  await assert.rejects(queue.runInBackground(heldJob('refused').job), QueueFull);
+  running.release();
+  await results[0];
+  assert.equal(background.started, false);
+  waiting.release();
+  await results[1];
+  background.release();
+  assert.equal(await backgroundResult, 'background');
+});

@@ -3,7 +3,8 @@ import { Unavailable } from '../errors.js';
 /**
  * Runs at most `concurrency` jobs at once; the rest wait in line, at most `maxWaiting` of them
  * and each at most `maxWaitMs`. Beyond either bound a job is refused at once with Unavailable
- * (503, Retry-After), never queued without end.
+ * (503, Retry-After), never queued without end. Background jobs, which nobody waits on, have a
+ * line of their own (at most `maxWaiting` long) that moves only while the first one is empty.
  *
  * Why a line of our own in front of libuv's thread pool: a job handed to the pool cannot be
  * taken back, so a wait bound must be enforced before it is handed over.
@@ -11,6 +12,7 @@ import { Unavailable } from '../errors.js';
 export class BoundedQueue {
   private running = 0;
   private readonly waiting: Waiter[] = [];
+  private readonly background: Array<() => void> = [];
 
   constructor(
     private readonly concurrency: number,
@@ -41,13 +43,27 @@ export class BoundedQueue {
     });
   }
 
+  /**
+   * Runs `job` once no `run` job waits: a slot free now goes to it only if nobody is in line, and
+   * a slot freed later goes to it only when the line is empty. So work nobody waits on (a rehash
+   * after a change of hash scheme, during a cold burst) never delays a verification; it waits
+   * without a time bound, since no answer hangs on it.
+   */
+  runInBackground<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running < this.concurrency && this.waiting.length === 0) return this.start(job);
+    if (this.background.length >= this.maxWaiting) return Promise.reject(overloaded());
+    return new Promise<T>((resolve, reject) => this.background.push(() => this.start(job).then(resolve, reject)));
+  }
+
   private async start<T>(job: () => Promise<T>): Promise<T> {
     this.running += 1;
     try {
       return await job();
     } finally {
       this.running -= 1;
-      this.waiting.shift()?.start();
+      const next = this.waiting.shift();
+      if (next) next.start();
+      else this.background.shift()?.();
     }
   }
 }

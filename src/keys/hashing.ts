@@ -41,10 +41,14 @@ export class KeyHasher {
     return this.settings.scheme;
   }
 
-  /** The stored form of a new key, by the configured scheme. */
-  hash(key: string): Promise<string> {
+  /**
+   * The stored form of a new key, by the configured scheme. A `background` hash (a rehash, which
+   * no answer waits for) takes a bcrypt slot only when no compare or foreground hash waits.
+   */
+  hash(key: string, priority: 'foreground' | 'background' = 'foreground'): Promise<string> {
     if (this.settings.scheme === 'hmac-sha256') return Promise.resolve(HMAC_PREFIX + this.hmacOf(key).toString('base64'));
-    return this.queue.run(() => bcrypt.hash(digestOf(key), this.settings.bcryptCost));
+    const job = () => bcrypt.hash(digestOf(key), this.settings.bcryptCost);
+    return priority === 'background' ? this.queue.runInBackground(job) : this.queue.run(job);
   }
 
   /**

@@ -344,17 +344,18 @@ export class KeyVerifier {
   /**
    * Moves a key hashed otherwise than the setting asks (scheme, bcrypt cost) to the configured
    * scheme, so that an operator switches schemes without reissuing keys. In the background: the
-   * answer does not wait for a hash it does not need, and a key being rehashed is not rehashed
-   * twice at once. The warm entry takes the new hash, which this very text matches, so no warm
-   * entry needs to be cooled (the change is not noted: see key-changes.ts). A failure leaves the
-   * old hash, which still verifies, and the next verification of a cold text tries again; only a
-   * failure other than a full queue is reported.
+   * answer does not wait for a hash it does not need, the hash waits until no compare does (a
+   * switch to bcrypt followed by a cold burst would otherwise spend compare slots on rehashes),
+   * and a key being rehashed is not rehashed twice at once. The warm entry takes the new hash,
+   * which this very text matches, so no warm entry needs to be cooled (the change is not noted:
+   * see key-changes.ts). A failure leaves the old hash, which still verifies, and the next
+   * verification of a cold text tries again; only a failure other than a full queue is reported.
    */
   private rehashIfOutdated(presented: string, row: VerificationRow, entry: WarmEntry): void {
     if (!this.hasher.isOutdated(row.key_hash) || this.rehashing.has(row.key_id)) return;
     this.rehashing.add(row.key_id);
     const rehash = async () => {
-      const rehashed = await this.hasher.hash(presented);
+      const rehashed = await this.hasher.hash(presented, 'background');
       const replaced = await this.changes.apply(
         'rehashed',
         SYSTEM,
