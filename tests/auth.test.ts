@@ -331,6 +331,14 @@ describe('OIDC mode (RS256 keys from a discovered JWKS)', () => {
     assert.ok(provider.requests.jwks >= 1, 'the JWKS was never read');
   });
 
+  test('a provider\'s sub that is not well-formed Unicode is refused, as a local one is', async () => {
+    for (const sub of ['lone\ud800', 'lone\udbff']) {
+      const token = await signRs256(oidcClaims(provider.url, { sub }), signingKey);
+      assertUnauthorized(await listKeys(server.baseUrl, token), /"sub".*well-formed Unicode/);
+    }
+    assertOk(await listKeys(server.baseUrl, await signRs256(oidcClaims(provider.url, { sub: 'smile\ud83d\ude00' }), signingKey)));
+  });
+
   test('algorithm confusion: HS256 signed with the RSA public key as the HMAC secret', async () => {
     const pem = await exportSPKI(signingKey.publicKey);
     const withPem = await signHs256(oidcClaims(provider.url), encoder.encode(pem));
