@@ -250,7 +250,7 @@ export async function buildServer(keygate: Keygate): Promise<FastifyInstance> {
   const oidcSignIn = oidcSignInParts(config, userTokenSecret, async (request, reply, identity) => setSessionCookie(request, reply, await sessions.start(identity)));
   await app.register(sessionRoutes({ accounts, sessions, settings: config.signIn, adminScope: config.adminScope, oidc: oidcSignIn !== undefined, rateLimit: rateLimits.signIn }));
   await app.register(tokenRoutes({ accounts, refreshTokens, users, settings: config.signIn, userTokenSecret, rateLimit: rateLimits.signIn }));
-  await app.register(oidcRoutes(oidcSignIn));
+  await app.register(oidcRoutes(oidcSignIn, rateLimits.signIn));
   const verificationLimits = { hook: rateLimits.verify, perKey: rateLimits.perKey };
   await app.register(verifyRoutes(keygate.verifier, keygate.exchange, verificationLimits));
   await app.register(forwardAuthRoutes(keygate.verifier, keygate.exchange, verificationLimits));

@@ -325,6 +325,27 @@ describe('with KEYGATE_REQUIRED_SCOPE', () => {
   });
 });
 
+describe('with KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP=3', () => {
+  let rig: SignInRig;
+  before(async () => {
+    rig = await startRig({ env: { KEYGATE_RATE_LIMIT_SIGN_IN_PER_IP: '3' } });
+  });
+  after(() => rig.close());
+
+  test('callbacks count as sign-in attempts of their address: beyond the limit a 429 page, before the provider is asked', async () => {
+    const bob = new CookieClient();
+    assertSignedIn(rig, bob, await signIn(rig, bob, 'bob'), '/');
+    // A flow cookie can be replayed with any code, each a call to the provider's token endpoint.
+    const prober = new CookieClient();
+    for (let i = 0; i < 2; i++) assertRefused(rig, prober, await prober.request(`${rig.keygate.baseUrl}/auth/oidc/callback?code=guess${i}&state=x`), 400, 'no_flow');
+    const alice = new CookieClient();
+    const refused = await signIn(rig, alice, 'alice');
+    assertRefused(rig, alice, refused, 429, 'rate_limited');
+    assert.match(refused.body, /Too many sign-in attempts/);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0, `Retry-After: ${refused.headers.get('retry-after')}`);
+  });
+});
+
 describe('when sign-in cannot happen', () => {
   let keygate: RunningKeygate | undefined;
   afterEach(async () => {

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { NotFound } from '../errors.js';
+import { NotFound, TooManyRequests } from '../errors.js';
 import { FLOW_COOKIE, FLOW_TTL_SECONDS, FlowCookies, type SignInFlow } from '../oidc/flow-cookie.js';
 import { DEFAULT_RETURN_TO, sameOriginPath } from '../oidc/return-to.js';
 import { OidcSignIn, type SignedInIdentity } from '../oidc/sign-in.js';
 import { SIGN_IN_FAILURES, SignInFailure } from '../oidc/sign-in-failure.js';
 import { sendSignInFailure } from './sign-in-failure-page.js';
+import type { RateLimitHook } from './rate-limits.js';
 import { logSignIn } from './sign-in-log.js';
 import { cookieOf, setCookie } from './session-cookie.js';
 
@@ -27,9 +28,21 @@ const FLOW_COOKIE_PATH = '/auth/oidc';
 
 const NOT_CONFIGURED = 'OpenID Connect sign-in is not configured: set KEYGATE_OIDC_CLIENT_ID and KEYGATE_PUBLIC_URL (in OIDC mode)';
 
-/** `parts` undefined: sign-in is not configured, and both routes answer 404. */
-export function oidcRoutes(parts: OidcSignInParts | undefined) {
+/**
+ * `parts` undefined: sign-in is not configured, and both routes answer 404. `rateLimit`: the
+ * sign-in limit, on the callback: each callback with a flow cookie costs a call to the
+ * provider's token endpoint, and a flow cookie can be replayed with any code.
+ */
+export function oidcRoutes(parts: OidcSignInParts | undefined, rateLimit: RateLimitHook | undefined) {
   return async (app: FastifyInstance): Promise<void> => {
+    // A browser navigation refused by the limit gets the failure page, not a JSON answer. This
+    // handler is this plugin's alone; anything else goes on to the server's.
+    app.setErrorHandler((error, request, reply) => {
+      if (!(error instanceof TooManyRequests)) throw error;
+      request.log.warn({ signIn: { via: 'oidc', outcome: 'refused', code: 'rate_limited' } }, 'sign-in refused');
+      return sendSignInFailure(reply, new SignInFailure('rate_limited'), error.retryAfterSeconds);
+    });
+
     // What the dashboard's sign-in page says for `#/signin?error=<code>`: the failure page's own
     // sentence, from the one table (sign-in-failure.ts), so the page never keeps a copy. Only a
     // known code answers: the address is anyone's to craft, so no text of it is ever echoed. On
@@ -53,7 +66,7 @@ export function oidcRoutes(parts: OidcSignInParts | undefined) {
       }
     });
 
-    app.get('/auth/oidc/callback', { schema: { hide: true } }, async (request, reply) => {
+    app.get('/auth/oidc/callback', { schema: { hide: true }, preHandler: rateLimit }, async (request, reply) => {
       if (parts === undefined) throw new NotFound(NOT_CONFIGURED);
       // One try per flow, whatever its outcome: the state and the verifier are not reused.
       setFlowCookie(request, reply, '', 0);

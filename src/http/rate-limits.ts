@@ -11,7 +11,8 @@ import { presentedKey } from './presented-key.js';
 
 // Requests per minute: per user on the four management endpoints; per key and per client address
 // on /verify, /validate and forward-auth (one budget for all three); per account and per client
-// address on the password sign-ins (/auth/session, /auth/login, /auth/signup). The limits and what they
+// address on the password sign-ins (/auth/session, /auth/login, /auth/signup), and per client
+// address on the OpenID Connect callback (one budget with them). The limits and what they
 // decide are in limits/policy.ts; counters live in this process, or in Redis when REDIS_URL is
 // set, so that every instance shares them (store/rate-limit-stores.ts). This module reads the
 // request, counts, and answers.
@@ -60,8 +61,9 @@ export interface RateLimitHooks {
   /** For the verifier, on the verification routes: per valid key. */
   perKey: KeyRateLimit | undefined;
   /**
-   * For the password sign-ins (and sign-ups), per account and per client address: a preHandler,
-   * since the account is named in the body, which the route's schema has checked by then.
+   * For the password sign-ins (and sign-ups), per account and per client address, and for the
+   * OpenID Connect callback, per address: a preHandler, since the account is named in the body,
+   * which the route's schema has checked by then.
    */
   signIn: RateLimitHook | undefined;
 }
@@ -163,7 +165,11 @@ function limitsOf(config: Config, authenticKeyId: AuthenticKeyId): { manage: Lim
     address: (request) => addressKey(request.ip),
     // Every attempt counts, right or wrong: counting only failures would tell an attacker which
     // guess was right by the limit it did not use up. Case-insensitively, as usernames compare.
-    account: (request) => usernameKey((request.body as { username: string }).username),
+    // An OpenID Connect callback names no account: it counts against its address alone.
+    account: (request) => {
+      const username = (request.body as { username?: unknown } | undefined)?.username;
+      return typeof username === 'string' ? usernameKey(username) : undefined;
+    },
   };
   const SIGN_IN = { windowMs: WINDOW_MS, counted: 'sign-in attempt', fieldsOnEveryResponse: false } as const;
   const of = (...limits: (Limit<RateLimitName> | undefined)[]): Limits => {

@@ -13,7 +13,8 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character]!);
 }
 
-export function sendSignInFailure(reply: FastifyReply, failure: SignInFailure): FastifyReply {
+/** `retryAfterSeconds`: a rate limit's wait; a provider that is down is asked again after its cooldown. */
+export function sendSignInFailure(reply: FastifyReply, failure: SignInFailure, retryAfterSeconds?: number): FastifyReply {
   const retry = `/#/signin?error=${encodeURIComponent(failure.code)}`;
   const page = `<!doctype html>
 <html lang="en">
@@ -28,7 +29,8 @@ export function sendSignInFailure(reply: FastifyReply, failure: SignInFailure): 
 </body>
 </html>
 `;
-  if (failure.status === 503) reply.header('Retry-After', String(PROVIDER_COOLDOWN_MS / 1000)); // the provider is asked again after its cooldown
+  const retryAfter = retryAfterSeconds ?? (failure.status === 503 ? PROVIDER_COOLDOWN_MS / 1000 : undefined);
+  if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
   return reply
     .code(failure.status)
     .headers({

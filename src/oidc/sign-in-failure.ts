@@ -13,6 +13,7 @@ export const SIGN_IN_FAILURES = {
   invalid_identity: [400, 'The identity provider named no usable user (its "sub" must be 1 to 255 printable characters).'],
   missing_scope: [403, 'Your account at the identity provider lacks the scope or role this server requires.'],
   provider_unavailable: [503, 'The identity provider cannot be reached right now: try again in a minute.'],
+  rate_limited: [429, 'Too many sign-in attempts from this address: wait a minute, then start again from the sign-in page.'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type SignInFailureCode = keyof typeof SIGN_IN_FAILURES;
