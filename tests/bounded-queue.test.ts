@@ -108,3 +108,48 @@ test('a background job never starts while a job waits, and its own line is bound
   background.release();
   assert.equal(await backgroundResult, 'background');
 });
+
+test('a refusal\'s Retry-After is the time the work ahead would take at the pace jobs have run, within 1 s and the wait bound', async () => {
+  let now = 0;
+  const queue = new BoundedQueue(2, 4, 60_000, () => now);
+  const refusal = async () => {
+    const error = await queue.run(async () => 'refused').then(
+      () => assert.fail('the job was not refused'),
+      (refused: unknown) => refused,
+    );
+    assert.ok(error instanceof QueueFull);
+    return error.retryAfterSeconds;
+  };
+  // Nothing has run yet: nobody knows the pace, so the least wait.
+  const first = [1, 2, 3, 4, 5, 6].map(heldJob);
+  const results = first.map((held) => queue.run(held.job));
+  assert.equal(await refusal(), 1);
+  // A job that ran 3 s: six jobs ahead (two running, four waiting) on two slots, 9 s.
+  now += 3000;
+  first[0]!.release();
+  await results[0];
+  const seventh = heldJob(7);
+  results.push(queue.run(seventh.job));
+  assert.equal(await refusal(), 9);
+  // In line order: each has started by the time the one before it ended.
+  const all = [...first, seventh];
+  for (let i = 1; i < all.length; i++) {
+    all[i]!.release();
+    await results[i];
+  }
+
+  // However slow the jobs were, never beyond the wait bound.
+  const bounded = new BoundedQueue(1, 1, 5_000, () => now);
+  const slow = heldJob('slow');
+  const slowResult = bounded.run(slow.job);
+  now += 600_000;
+  slow.release();
+  await slowResult;
+  const [running, waiting] = [heldJob('running'), heldJob('waiting')];
+  const held = [bounded.run(running.job), bounded.run(waiting.job)];
+  await assert.rejects(bounded.run(async () => 'refused'), (error: unknown) => error instanceof QueueFull && error.retryAfterSeconds === 5);
+  running.release();
+  await held[0];
+  waiting.release();
+  await held[1];
+});

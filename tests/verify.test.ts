@@ -292,6 +292,22 @@ describe('cold keys in a burst', () => {
     }
   });
 
+  test('the 503 of a full queue says how long the compares ahead of it take, not a flat second', async () => {
+    // One compare at a time and 60 in line: sixty-odd bcrypt compares (tens of ms each, a pace
+    // the queue has seen in the hashes of the creates) are seconds of work ahead of a refusal.
+    const server = await startKeygate({ KEYGATE_BCRYPT_CONCURRENCY: '1', KEYGATE_BCRYPT_QUEUE_LENGTH: '60' });
+    try {
+      const keys = [];
+      for (let i = 0; i < 80; i++) keys.push(await newKey(server));
+      const responses = await Promise.all(keys.map(({ apiKey }) => verify(server.baseUrl, apiKey)));
+      const overloaded = responses.filter((response) => response.status === 503);
+      assert.ok(overloaded.length > 0, `the line never filled: ${responses.map((response) => response.status)}`);
+      for (const response of overloaded) assert.ok(Number(response.headers.get('retry-after')) >= 2, `Retry-After: ${response.headers.get('retry-after')}`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a compare that waited KEYGATE_BCRYPT_QUEUE_WAIT_MS answers 503 with Retry-After, however short the line', async () => {
     // One compare at a time, and a wait bound of 1 ms, far below one bcrypt compare (tens of
     // milliseconds): of keys arriving together, those behind the first outwait the bound. The

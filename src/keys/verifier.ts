@@ -371,16 +371,15 @@ export class KeyVerifier {
       })
       .finally(() => this.rehashing.delete(row.key_id));
   }
-
 }
 
 function refuse(reason: Refusal): Verification {
   return { valid: false, reason };
 }
 
-/** A full hash queue is a refusal to retry, not a failure of the verification. */
+/** A full hash queue is a refusal to retry (its own error says when), not a failure of the verification. */
 function overloadedOrThrow(error: unknown): Verification {
-  if (error instanceof QueueFull) return refuse('overloaded');
+  if (error instanceof QueueFull) return { valid: false, reason: 'overloaded', error };
   throw error;
 }
 
