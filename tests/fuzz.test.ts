@@ -854,10 +854,20 @@ function checkAnswer(world: World, request: FuzzRequest, resolved: Resolved, ans
   learn(world, request, resolved, body, answer.status);
 }
 
+/**
+ * The endpoint a request reached: its own, or the one at the same path whose method it was sent
+ * with (a GET of a key sent as DELETE is a revoke, a list sent as POST a create).
+ */
+function reachedEndpoint(request: FuzzRequest, method: string): EndpointSpec | undefined {
+  const own = ENDPOINTS[request.endpoint];
+  if (method === own.method) return own;
+  return Object.values(ENDPOINTS).find((other) => other.method === method && other.presents === own.presents && other.path('K') === own.path('K'));
+}
+
 /** Acknowledged writes, recorded as the client sees them. */
 function learn(world: World, request: FuzzRequest, resolved: Resolved, body: Record<string, unknown> | undefined, status: number): void {
-  const endpoint = ENDPOINTS[request.endpoint];
-  if (resolved.method !== endpoint.method || body === undefined && status !== 204) return;
+  const endpoint = reachedEndpoint(request, resolved.method);
+  if (endpoint === undefined || body === undefined && status !== 204) return;
   // On the admin routes the admin acts on anyone's key; on the user routes only on the caller's own.
   const byAdmin = endpoint.presents === 'admin';
   const actsOn = (key: KnownKey) => byAdmin || key.owner === resolved.user;
